@@ -1,0 +1,107 @@
+"""The JSON API: one NinjaAPI, one router per app, one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import APIKeyHeader, HttpBearer, django_auth
+
+from gridgov.accounts.actions import token_authenticate
+from gridgov.core.errors import DomainError
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer ggt_…``."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class TokenHeaderAuth(APIKeyHeader):
+    """``X-API-Token: ggt_…`` for clients that cannot set Authorization."""
+
+    param_name = "X-API-Token"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not key:
+            return None
+        user = token_authenticate(key)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="gridgov API",
+    version="1",
+    description=(
+        "Regions and grids, units and people in roles. Authenticate with "
+        "`Authorization: Bearer <token>` (create a token on the web under API tokens, or with "
+        "`gridgov accounts token-create`), or with the web session and its CSRF token. "
+        'Errors answer `{"message": ..., "detail": {...}}` with a 4xx status.'
+    ),
+    auth=[TokenAuth(), TokenHeaderAuth(), django_auth],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def _error(
+    request: HttpRequest, message: str, status: int, detail: dict[str, Any] | None = None
+) -> HttpResponse:
+    return api.create_response(request, {"message": message, "detail": detail or {}}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.message, exc.status, exc.detail)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    problems = []
+    for err in exc.errors:
+        loc = ".".join(
+            str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "payload")
+        )
+        problems.append(f"{loc or 'input'}: {err.get('msg', 'invalid')}")
+    message = "invalid input: " + "; ".join(problems[:5])
+    return _error(
+        request,
+        message,
+        422,
+        {
+            "errors": [
+                {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+                for e in exc.errors
+            ]
+        },
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, "authentication required: send a valid API token or log in", 401)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, str(exc.message), exc.status_code)
+
+
+def register_routers() -> None:
+    from gridgov.accounts.api import router as accounts_router
+    from gridgov.geo.api import router as geo_router
+
+    api.add_router("/geo", geo_router, tags=["geo"])
+    api.add_router("/accounts", accounts_router, tags=["accounts"])
+
+
+register_routers()

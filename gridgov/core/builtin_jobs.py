@@ -1,0 +1,25 @@
+"""Housekeeping jobs that every installation runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from gridgov.core.jobs import register_job
+
+
+@register_job("sessions.prune", every=timedelta(hours=1))
+def prune_sessions() -> str:
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return f"{deleted} expired sessions removed"
+
+
+@register_job("geo.index.warm", every=timedelta(minutes=1))
+def warm_grid_index() -> str:
+    """Keep the worker's spatial index current (the worker locates points for jobs too)."""
+    from gridgov.geo.index import grid_index
+
+    loaded = grid_index()
+    return f"{len(loaded.codes)} grids indexed (version {loaded.version})"

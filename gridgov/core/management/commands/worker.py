@@ -1,0 +1,50 @@
+"""``gridgov worker``: the background loop (deadline sweeper, notifier, housekeeping)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from gridgov.core.jobs import registered_jobs, run_due_jobs, worker_id
+
+
+class Command(BaseCommand):
+    help = "Run the background jobs in a loop (or once with --once)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--once", action="store_true", help="run what is due once and exit")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="seconds between passes (default GRIDGOV_WORKER_INTERVAL_SECONDS)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        interval = options["interval"] or settings.GRIDGOV_WORKER_INTERVAL_SECONDS
+        owner = worker_id()
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        names = ", ".join(j.name for j in registered_jobs())
+        self.stdout.write(f"worker {owner} started; jobs: {names}")
+        while not stopping:
+            close_old_connections()
+            for name, outcome in run_due_jobs(owner=owner):
+                self.stdout.write(f"{name}: {outcome}")
+            if options["once"]:
+                break
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.5, interval))
+        self.stdout.write("worker stopped")

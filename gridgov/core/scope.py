@@ -1,0 +1,63 @@
+"""The scope a user works in: a set of region subtrees (code prefixes), or everything.
+
+Every selector of scoped data starts from a ``Scope``; deny by default (an empty scope sees
+nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+
+def minimal_prefixes(codes: Iterable[str]) -> tuple[str, ...]:
+    """Drop codes that lie inside another code's subtree; sorted and unique."""
+    result: list[str] = []
+    for code in sorted(set(codes), key=lambda c: (len(c), c)):
+        if not any(code.startswith(p) for p in result):
+            result.append(code)
+    return tuple(sorted(result))
+
+
+@dataclass(frozen=True)
+class Scope:
+    everything: bool = False
+    prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def nothing(cls) -> Scope:
+        return cls()
+
+    @classmethod
+    def of(cls, codes: Iterable[str]) -> Scope:
+        return cls(everything=False, prefixes=minimal_prefixes(codes))
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and not self.prefixes
+
+    def covers(self, code: str) -> bool:
+        """True when ``code`` lies in one of the scope's subtrees."""
+        return self.everything or any(code.startswith(p) for p in self.prefixes)
+
+    def q(self, field: str = "code") -> Q:
+        """A filter that keeps rows whose ``field`` (a region code) lies in scope."""
+        if self.everything:
+            return Q()
+        if not self.prefixes:
+            return Q(pk__in=[])
+        query = Q()
+        for prefix in self.prefixes:
+            query |= Q(**{f"{field}__startswith": prefix})
+        return query
+
+    def ancestor_codes(self) -> set[str]:
+        """Codes of the regions above the scope's roots (shown for context, not content)."""
+        from gridgov.geo.codes import ancestor_codes
+
+        codes: set[str] = set()
+        for prefix in self.prefixes:
+            codes.update(ancestor_codes(prefix))
+        return codes

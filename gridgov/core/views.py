@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from gridgov.accounts.selectors import is_administrator, user_assignments, user_scope
+from gridgov.geo.models import Region
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """A home page that fits the user's roles: their places, and what they can open."""
+    assignments = user_assignments(request.user)
+    scope = user_scope(request.user)
+    places = list(
+        Region.objects.filter(code__in=[a.region.code for a in assignments if a.region]).order_by(
+            "code"
+        )
+    )
+    return render(
+        request,
+        "core/home.html",
+        {
+            "assignments": assignments,
+            "places": places,
+            "scope_everything": scope.everything,
+            "is_admin": is_administrator(request.user),
+        },
+    )
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

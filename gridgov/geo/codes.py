@@ -1,0 +1,78 @@
+"""Region codes (STANDARDS.md): district 6, street 9, community 12, grid 15 digits.
+
+A region's subtree is every code that starts with its code.
+"""
+
+from __future__ import annotations
+
+import re
+
+LEVELS = ("district", "street", "community", "grid")
+LEVEL_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
+LENGTH_LEVEL = {length: level for level, length in LEVEL_LENGTH.items()}
+LEGACY_GRID_LENGTH = 14
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
+class CodeError(ValueError):
+    pass
+
+
+def normalise_code(raw: object, *, expect_level: str | None = None) -> str:
+    """Return a canonical region code, converting a legacy 14-digit grid code to 15 digits.
+
+    Raises ``CodeError`` with a message that names the problem.
+    """
+    if raw is None:
+        raise CodeError("the code is missing")
+    code = str(raw).strip()
+    if isinstance(raw, float):
+        raise CodeError(f"the code {raw!r} is a number with a fraction; write codes as text")
+    if not _DIGITS.match(code):
+        raise CodeError(f"the code {code!r} must contain digits only")
+    if len(code) == LEGACY_GRID_LENGTH:
+        # legacy grid code: community (12) + 2-digit sequence -> community + 3-digit sequence
+        code = code[:12] + "0" + code[12:]
+    level = LENGTH_LEVEL.get(len(code))
+    if level is None:
+        raise CodeError(
+            f"the code {code!r} has {len(code)} digits; region codes have 6, 9, 12 or 15 "
+            "(or 14 for a legacy grid code)"
+        )
+    if expect_level is not None and level != expect_level:
+        raise CodeError(f"the code {code!r} is a {level} code, expected a {expect_level} code")
+    return code
+
+
+def level_of(code: str) -> str:
+    level = LENGTH_LEVEL.get(len(code))
+    if level is None:
+        raise CodeError(f"the code {code!r} is not a region code")
+    return level
+
+
+def parent_code(code: str) -> str | None:
+    """The code of the parent region, or None for a district."""
+    level = level_of(code)
+    index = LEVELS.index(level)
+    if index == 0:
+        return None
+    return code[: LEVEL_LENGTH[LEVELS[index - 1]]]
+
+
+def ancestor_codes(code: str) -> list[str]:
+    """Codes of all ancestors, district first."""
+    level = level_of(code)
+    index = LEVELS.index(level)
+    return [code[: LEVEL_LENGTH[LEVELS[i]]] for i in range(index)]
+
+
+def child_level(level: str) -> str | None:
+    index = LEVELS.index(level)
+    return LEVELS[index + 1] if index + 1 < len(LEVELS) else None
+
+
+def grid_code(community_code: str, sequence: int) -> str:
+    if not 1 <= sequence <= 999:
+        raise CodeError(f"a grid sequence must be 1 to 999, got {sequence}")
+    return f"{community_code}{sequence:03d}"

@@ -1,0 +1,733 @@
+"""A fast in-memory point → polygon index for unit grids (pure Python + numpy + shapely).
+
+``GridIndex`` answers "which grid contains this point?" for a fixed list of polygons in
+WGS-84 longitude/latitude degrees. It is built for a tessellation of small, non-overlapping
+unit grids, but it is exact for any polygons: holes, multipolygons, concave shapes, gaps
+between polygons and points outside everything. Where polygons overlap, the lowest index wins.
+
+The method
+----------
+A uniform raster of square cells (side ``h`` degrees) is laid over the bounds of all
+polygons. The origin is shifted by an irrational fraction of a cell so that cell centres
+do not fall on the straight, axis-aligned edges that hand-drawn and generated data are full
+of. All geometry inside the index is done in *cell units*: ``(lon - x0) / h``,
+``(lat - y0) / h``; points and vertices go through the same transform, so they stay
+consistent with each other.
+
+1. **Boundary cells.** Every polygon edge is walked along its major axis, slab by slab, and
+   marks each cell it touches (a cell grown by a tiny margin, so that rounding when a point
+   is binned can never put it beyond an edge that the cell does not know about). The
+   result is a CSR table *cell → edges* (with the owning polygon of each edge) and, per
+   cell, the sorted list of *candidate* polygons that have an edge in it.
+2. **Scan-line fill.** For every cell row, the crossings of each polygon's rings with the
+   horizontal line through the row's cell centres are computed (half-open rule
+   ``ymin <= y < ymax``); sorted per (polygon, row), consecutive pairs of crossings bound
+   the runs of cell centres inside the polygon (even-odd rule, so holes and multipolygons
+   need nothing special). This gives, for every cell, the polygons that contain its centre.
+3. **Cells without edges** ("interior" cells) lie wholly inside their centre's polygon (or
+   wholly outside everything): their answer is stored directly in ``owner``.
+4. **Boundary cells** keep, for each candidate polygon ``q``, whether the cell's reference
+   point ``c`` (normally its centre) lies inside ``q``, plus the lowest polygon containing
+   the whole cell without an edge in it (``base``; only non-trivial when polygons overlap).
+   A point ``p`` in the cell is inside ``q`` exactly when ``c`` is inside ``q`` XOR the
+   segment ``c → p`` crosses an odd number of ``q``'s edges. The segment stays within the
+   cell, so only the cell's own edges can be crossed. The crossing test uses orientation
+   signs with a half-open rule (a vertex exactly on the line ``c p`` counts as lying on its
+   negative side), which is the classic ray-casting rule turned to an arbitrary direction,
+   so a segment through a vertex is counted consistently.
+
+The reference point must not lie (numerically) on an edge, or the fill and the crossing test
+could disagree. The build checks every boundary cell; the rare cell whose centre is within
+``1e-7`` cells of one of its edges gets another reference point inside the cell, and the
+inside flags for it are recomputed by exact-enough ray casting.
+
+``locate`` runs this in pure Python (float arithmetic and memoryview indexing only);
+``locate_many`` runs the same arithmetic vectorised with numpy, chunk by chunk. Both use the
+same floating-point operations in the same order, so they agree bit for bit.
+
+``nearest`` (for points outside every polygon) is not on the hot path: it uses a shapely
+``STRtree`` over longitude-scaled geometries to find the nearest polygon and then measures
+the geodesic distance on the WGS-84 ellipsoid with ``pyproj.Geod``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+__all__ = ["GridIndex"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+#: Default number of cells across a polygon of median size (sqrt of its area).
+CELLS_PER_POLYGON = 10.0
+#: The raster never has more cells than this, whatever the cell size asked for.
+MAX_CELLS = 24_000_000
+#: Points handled per numpy chunk in ``locate_many`` (bounds the temporary memory).
+CHUNK = 1 << 16
+#: Margin (cell units) by which a cell is grown when deciding which edges touch it.
+_MARGIN = 1e-6
+#: A reference point closer than this (cell units) to one of its cell's edges is moved.
+_REF_TOLERANCE = 1e-7
+#: Irrational fractions of a cell by which the raster origin is shifted.
+_ORIGIN_SHIFT = (0.6180339887498949, 0.41421356237309515)
+
+
+def _reference_points(count: int = 32) -> tuple[tuple[float, float], ...]:
+    """Candidate reference points of a cell, in cell units from its lower-left corner.
+
+    The first is the centre; the others spiral around it at the golden angle, between 0.12
+    and 0.42 cells from the centre, so some of them are always far from any edge.
+    """
+    points = [(0.5, 0.5)]
+    for k in range(1, count):
+        r = 0.12 + 0.3 * ((k * 0.6180339887498949) % 1.0)
+        angle = 2.399963229728653 * k
+        points.append((0.5 + r * math.cos(angle), 0.5 + r * math.sin(angle)))
+    return tuple(points)
+
+
+#: Reference points of a boundary cell (index = the cell's ``refcode``); 0 = the centre.
+_REF_POINTS = _reference_points()
+_NO_POLYGON = np.iinfo(np.int32).max
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+
+
+def _ragged(counts: IntArray) -> tuple[IntArray, IntArray]:
+    """For groups of the given sizes, return (group of each item, rank of the item in it)."""
+    total = int(counts.sum())
+    group = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(total, dtype=np.int64) - starts[group]
+    return group, rank
+
+
+def _edge_slabs(
+    ua: FloatArray,
+    va: FloatArray,
+    ub: FloatArray,
+    vb: FloatArray,
+    n_major: int,
+    n_minor: int,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Cells touched by edges whose major axis is ``v`` (``|dv| >= |du|``).
+
+    Returns ``(edge, major index, minor index)`` per touched cell. Each edge is cut into the
+    slabs ``[k - m, k + 1 + m]`` of the major axis it spans; within a slab its extent along
+    the minor axis follows from the slope ``du/dv`` (at most 1 in magnitude, so this is well
+    conditioned), and every cell of that extent, grown by the margin ``m``, is touched.
+    """
+    m = _MARGIN
+    vlo = np.minimum(va, vb)
+    vhi = np.maximum(va, vb)
+    k0 = np.clip(np.floor(vlo - m), 0, n_major - 1).astype(np.int64)
+    k1 = np.clip(np.floor(vhi + m), 0, n_major - 1).astype(np.int64)
+    edge, rank = _ragged(k1 - k0 + 1)
+    k = k0[edge] + rank
+    s0 = np.maximum(vlo[edge], k - m)
+    s1 = np.minimum(vhi[edge], k + 1 + m)
+    eua, eva, eub, evb = ua[edge], va[edge], ub[edge], vb[edge]
+    slope = (eub - eua) / (evb - eva)
+    x0 = eua + (s0 - eva) * slope
+    x1 = eua + (s1 - eva) * slope
+    ulo = np.minimum(eua, eub)
+    uhi = np.maximum(eua, eub)
+    lo = np.clip(np.minimum(x0, x1), ulo, uhi)
+    hi = np.clip(np.maximum(x0, x1), ulo, uhi)
+    j0 = np.clip(np.floor(lo - m), 0, n_minor - 1).astype(np.int64)
+    j1 = np.clip(np.floor(hi + m), 0, n_minor - 1).astype(np.int64)
+    piece, rank2 = _ragged(j1 - j0 + 1)
+    return edge[piece], k[piece], j0[piece] + rank2
+
+
+class GridIndex:
+    """Point → polygon index over a fixed list of polygons (see the module docstring).
+
+    Build it with :meth:`GridIndex.build`; the instance is immutable and thread-safe.
+    """
+
+    def __init__(self, polygons: Sequence[BaseGeometry]) -> None:
+        self._polygons: list[BaseGeometry] = list(polygons)
+        self._n = len(self._polygons)
+        # Raster geometry (cell units): a point (lon, lat) is at ((lon-x0)*inv, (lat-y0)*inv).
+        self.cell_size = 1.0
+        self._x0 = 0.0
+        self._y0 = 0.0
+        self._inv = 1.0
+        self._nx = 0
+        self._ny = 0
+        # owner[cell] >= 0: that polygon; -1: none; <= -2: boundary cell number -2 - owner.
+        self._owner = np.full(0, -1, dtype=np.int32)
+        # Edges of all rings, in cell units, with the polygon they belong to.
+        self._eax = np.zeros(0)
+        self._eay = np.zeros(0)
+        self._ebx = np.zeros(0)
+        self._eby = np.zeros(0)
+        self._epoly = np.zeros(0, dtype=np.int32)
+        # Boundary cells: CSR of entries (edge per cell) and of candidates (polygon per cell).
+        self._eptr = np.zeros(1, dtype=np.int64)
+        self._ent_edge = np.zeros(0, dtype=np.int32)
+        self._ent_loc = np.zeros(0, dtype=np.int32)
+        self._ent_cside = np.zeros(0, dtype=np.bool_)
+        self._cptr = np.zeros(1, dtype=np.int64)
+        self._cand_poly = np.zeros(0, dtype=np.int32)
+        self._cand_flag = np.zeros(0, dtype=np.bool_)
+        self._base = np.zeros(0, dtype=np.int32)
+        self._refcode = np.zeros(0, dtype=np.int8)
+        self._ref_x = np.array([p[0] for p in _REF_POINTS])
+        self._ref_y = np.array([p[1] for p in _REF_POINTS])
+        self._all_centres = True
+        self._nearest_state: tuple[Any, Any, float] | None = None
+        self._bind_views()
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(
+        cls, polygons: Sequence[BaseGeometry], *, cell_size: float | None = None
+    ) -> GridIndex:
+        """Index ``polygons`` (shapely Polygon/MultiPolygon in lon/lat degrees).
+
+        ``cell_size`` is the raster cell side in degrees; by default it is about a tenth of
+        the median polygon's width (the square root of its area), enlarged if needed so the
+        raster stays below ``MAX_CELLS`` cells. Empty geometries are allowed (never found).
+        """
+        index = cls(polygons)
+        geoms = np.asarray(index._polygons, dtype=object)
+        if len(geoms):
+            type_ids = shapely.get_type_id(geoms)
+            bad = ~np.isin(type_ids, _POLYGONAL) & ~shapely.is_empty(geoms)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise TypeError(
+                    f"polygon {i} is a {geoms[i].geom_type}; only Polygon and MultiPolygon "
+                    "can be indexed"
+                )
+        ax, ay, bx, by, epoly = _ring_edges(geoms)
+        if len(ax) == 0:
+            return index
+        if cell_size is not None and not (math.isfinite(cell_size) and cell_size > 0):
+            raise ValueError(f"cell_size must be a positive number of degrees, not {cell_size}")
+        index._build(geoms, ax, ay, bx, by, epoly, cell_size)
+        return index
+
+    def _build(
+        self,
+        geoms: npt.NDArray[np.object_],
+        ax: FloatArray,
+        ay: FloatArray,
+        bx: FloatArray,
+        by: FloatArray,
+        epoly: npt.NDArray[np.int32],
+        cell_size: float | None,
+    ) -> None:
+        minx = float(min(ax.min(), bx.min()))
+        maxx = float(max(ax.max(), bx.max()))
+        miny = float(min(ay.min(), by.min()))
+        maxy = float(max(ay.max(), by.max()))
+        width = max(maxx - minx, 1e-12)
+        height = max(maxy - miny, 1e-12)
+        h = cell_size if cell_size is not None else _default_cell_size(geoms, width, height)
+        # never more than MAX_CELLS cells (+2 for the shifted origin and the far edge)
+        while (width / h + 2) * (height / h + 2) > MAX_CELLS:
+            h *= 1.25
+        self.cell_size = h
+        self._inv = inv = 1.0 / h
+        self._x0 = x0 = minx - _ORIGIN_SHIFT[0] * h
+        self._y0 = y0 = miny - _ORIGIN_SHIFT[1] * h
+        self._nx = nx = int((maxx - x0) * inv) + 2
+        self._ny = ny = int((maxy - y0) * inv) + 2
+
+        # All geometry from here on is in cell units.
+        eax = (ax - x0) * inv
+        eay = (ay - y0) * inv
+        ebx = (bx - x0) * inv
+        eby = (by - y0) * inv
+        # endpoints a rounding apart in degrees may coincide in cell units: drop such edges
+        proper = (eax != ebx) | (eay != eby)
+        if not proper.all():
+            eax, eay, ebx, eby = eax[proper], eay[proper], ebx[proper], eby[proper]
+            epoly = epoly[proper]
+            if not len(eax):  # nothing but specks: an empty index
+                self._nx = self._ny = 0
+                self._bind_views()
+                return
+        self._eax, self._eay, self._ebx, self._eby, self._epoly = eax, eay, ebx, eby, epoly
+
+        # 1. boundary cells: entries (cell, edge), sorted by cell, then polygon, then edge
+        n_edges = len(eax)
+        ymajor = np.abs(eby - eay) >= np.abs(ebx - eax)
+        yi = np.flatnonzero(ymajor)
+        xi = np.flatnonzero(~ymajor)
+        e1, row1, col1 = _edge_slabs(eax[yi], eay[yi], ebx[yi], eby[yi], ny, nx)
+        e2, col2, row2 = _edge_slabs(eay[xi], eax[xi], eby[xi], ebx[xi], nx, ny)
+        key = np.concatenate(
+            [(row1 * nx + col1) * n_edges + yi[e1], (row2 * nx + col2) * n_edges + xi[e2]]
+        )
+        del e1, row1, col1, e2, col2, row2
+        key.sort()
+        ent_cell = key // n_edges
+        ent_edge = (key - ent_cell * n_edges).astype(np.int32)
+        del key
+        n_ent = len(ent_cell)
+        new_cell = np.ones(n_ent, dtype=np.bool_)
+        new_cell[1:] = ent_cell[1:] != ent_cell[:-1]
+        bcells = ent_cell[new_cell]
+        nb = len(bcells)
+        ent_b = np.cumsum(new_cell) - 1
+        self._eptr = np.append(np.flatnonzero(new_cell), n_ent).astype(np.int64)
+        ent_poly = epoly[ent_edge]
+        new_cand = new_cell.copy()
+        new_cand[1:] |= ent_poly[1:] != ent_poly[:-1]
+        cand_idx = np.cumsum(new_cand) - 1
+        cand_b = ent_b[new_cand]
+        cand_poly = ent_poly[new_cand]
+        cptr = np.append(np.flatnonzero(np.r_[True, cand_b[1:] != cand_b[:-1]]), len(cand_b))
+        self._cptr = cptr.astype(np.int64)
+        self._cand_poly = cand_poly.astype(np.int32)
+        self._ent_edge = ent_edge
+        self._ent_loc = (cand_idx - cptr[ent_b]).astype(np.int32)
+        del new_cand, cand_idx, ent_poly
+
+        # 2. + 3. scan-line fill of the cell centres; interior cells get their owner
+        bmap = np.full(nx * ny, -1, dtype=np.int32)
+        bmap[bcells] = np.arange(nb, dtype=np.int32)
+        owner = np.full(nx * ny, _NO_POLYGON, dtype=np.int32)
+        pair_b, pair_poly = _fill(owner, bmap, eax, eay, ebx, eby, epoly, nx, ny)
+        del bmap
+        owner[owner == _NO_POLYGON] = -1
+        owner[bcells] = -2 - np.arange(nb, dtype=np.int32)
+        self._owner = owner
+
+        # 4. boundary cells: centre-inside flag of each candidate, and the base polygon
+        n_poly = max(self._n, 1)
+        cand_key = cand_b * n_poly + cand_poly
+        pair_key = pair_b * n_poly + pair_poly
+        pos = np.minimum(np.searchsorted(cand_key, pair_key), len(cand_key) - 1)
+        hit = cand_key[pos] == pair_key
+        cand_flag = np.zeros(len(cand_key), dtype=np.bool_)
+        cand_flag[pos[hit]] = True
+        base = np.full(nb, _NO_POLYGON, dtype=np.int32)
+        np.minimum.at(base, pair_b[~hit], pair_poly[~hit])
+        base[base == _NO_POLYGON] = -1
+        self._cand_flag = cand_flag
+        self._base = base
+        del cand_key, pair_key, pos, hit, pair_b, pair_poly
+
+        # reference point = cell centre; side of each entry's edge the centre lies on
+        crow = (bcells // nx)[ent_b]
+        ccol = (bcells - (bcells // nx) * nx)[ent_b]
+        cx = ccol + 0.5
+        cy = crow + 0.5
+        dx = ebx[ent_edge] - eax[ent_edge]
+        dy = eby[ent_edge] - eay[ent_edge]
+        oc = dx * (cy - eay[ent_edge]) - dy * (cx - eax[ent_edge])
+        self._ent_cside = oc > 0
+        close = np.abs(oc) <= _REF_TOLERANCE * np.hypot(dx, dy)
+        self._refcode = np.zeros(nb, dtype=np.int8)
+        del crow, ccol, cx, cy, dx, dy, oc
+        for b in np.unique(ent_b[close]).tolist():
+            self._move_reference(b, bcells[b])
+        self._all_centres = not self._refcode.any()
+        self._bind_views()
+
+    def _move_reference(self, b: int, cell: int) -> None:
+        """Give boundary cell ``b`` a reference point well away from all of its edges.
+
+        Of the candidate points, the one farthest from the *lines* through the cell's edges
+        wins: then neither the inside flags nor the side of each edge it lies on are in
+        doubt, and a segment from it can only graze an edge if it ends next to that edge.
+        """
+        row, col = divmod(int(cell), self._nx)
+        s, e = int(self._eptr[b]), int(self._eptr[b + 1])
+        edges = self._ent_edge[s:e]
+        ax, ay = self._eax[edges], self._eay[edges]
+        bx, by = self._ebx[edges], self._eby[edges]
+        best_code, best_dist = 0, -1.0
+        for code in range(1, len(_REF_POINTS)):
+            px = col + _REF_POINTS[code][0]
+            py = row + _REF_POINTS[code][1]
+            dist = float(_line_distance(px, py, ax, ay, bx, by).min())
+            if dist > best_dist:
+                best_code, best_dist = code, dist
+        self._refcode[b] = best_code
+        cx = col + _REF_POINTS[best_code][0]
+        cy = row + _REF_POINTS[best_code][1]
+        self._ent_cside[s:e] = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax) > 0
+        # inside flags of the candidates for the new reference point, by ray casting
+        for slot in range(int(self._cptr[b]), int(self._cptr[b + 1])):
+            # edges are stored polygon by polygon, so q's edges are one contiguous run
+            q = int(self._cand_poly[slot])
+            lo, hi = np.searchsorted(self._epoly, [q, q + 1])
+            qe = slice(int(lo), int(hi))
+            self._cand_flag[slot] = _ray_parity(
+                cx, cy, self._eax[qe], self._eay[qe], self._ebx[qe], self._eby[qe]
+            )
+
+    def _bind_views(self) -> None:
+        """Memoryviews for the pure-Python path (indexing them yields plain Python numbers)."""
+        self._v_owner = self._owner.data
+        self._v_eptr = self._eptr.data
+        self._v_ent_edge = self._ent_edge.data
+        self._v_ent_loc = self._ent_loc.data
+        self._v_ent_cside = self._ent_cside.data
+        self._v_eax = self._eax.data
+        self._v_eay = self._eay.data
+        self._v_ebx = self._ebx.data
+        self._v_eby = self._eby.data
+        self._v_cptr = self._cptr.data
+        self._v_cand_poly = self._cand_poly.data
+        self._v_cand_flag = self._cand_flag.data
+        self._v_base = self._base.data
+        self._v_refcode = self._refcode.data
+        self._fnx = float(self._nx)
+        self._fny = float(self._ny)
+
+    # ------------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return (
+            f"<GridIndex {self._n} polygons, {self._nx}x{self._ny} cells of {self.cell_size:.3g}°>"
+        )
+
+    @property
+    def polygons(self) -> list[BaseGeometry]:
+        """The indexed polygons, in the order given to :meth:`build`."""
+        return list(self._polygons)
+
+    def stats(self) -> dict[str, float]:
+        """Sizes of the internal tables (for benchmarks and tuning)."""
+        n_cells = self._nx * self._ny
+        nb = len(self._base)
+        arrays = [value for value in vars(self).values() if isinstance(value, np.ndarray)]
+        return {
+            "polygons": self._n,
+            "cell_size_deg": self.cell_size,
+            "raster_cols": self._nx,
+            "raster_rows": self._ny,
+            "cells": n_cells,
+            "boundary_cells": nb,
+            "boundary_fraction": nb / n_cells if n_cells else 0.0,
+            "edges": len(self._eax),
+            "edge_entries": len(self._ent_edge),
+            "moved_reference_points": int(np.count_nonzero(self._refcode)),
+            "memory_mb": sum(a.nbytes for a in arrays) / 2**20,
+        }
+
+    def locate(self, lon: float, lat: float) -> int:
+        """Index of the polygon containing (lon, lat), or -1 (also for NaN and infinities)."""
+        fx = (lon - self._x0) * self._inv
+        fy = (lat - self._y0) * self._inv
+        if 0.0 <= fx < self._fnx and 0.0 <= fy < self._fny:
+            col = int(fx)
+            row = int(fy)
+            owner: int = self._v_owner[row * self._nx + col]
+            if owner > -2:
+                return owner
+            return self._locate_in_boundary_cell(-2 - owner, col, row, fx, fy)
+        return -1
+
+    def _locate_in_boundary_cell(self, b: int, col: int, row: int, px: float, py: float) -> int:
+        """Pure-Python version of the boundary-cell rule (see the module docstring)."""
+        code: int = self._v_refcode[b]
+        if code:
+            cx = col + _REF_POINTS[code][0]
+            cy = row + _REF_POINTS[code][1]
+        else:
+            cx = col + 0.5
+            cy = row + 0.5
+        ux = px - cx
+        uy = py - cy
+        eax, eay, ebx, eby = self._v_eax, self._v_eay, self._v_ebx, self._v_eby
+        ent_edge, ent_loc, ent_cside = self._v_ent_edge, self._v_ent_loc, self._v_ent_cside
+        parity = 0
+        for t in range(self._v_eptr[b], self._v_eptr[b + 1]):
+            e = ent_edge[t]
+            ax = eax[e] - cx
+            ay = eay[e] - cy
+            bx = ebx[e] - cx
+            by = eby[e] - cy
+            if ((ux * ay - uy * ax) > 0.0) != ((ux * by - uy * bx) > 0.0) and (
+                ((bx - ax) * (uy - ay) - (by - ay) * (ux - ax)) > 0.0
+            ) != ent_cside[t]:
+                parity ^= 1 << ent_loc[t]
+        best: int = self._v_base[b]
+        start: int = self._v_cptr[b]
+        flags = self._v_cand_flag
+        for local in range(self._v_cptr[b + 1] - start):
+            if ((parity >> local) & 1) != flags[start + local]:
+                q: int = self._v_cand_poly[start + local]
+                return q if best < 0 or q < best else best
+        return best
+
+    def locate_many(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> IntArray:
+        """Vectorised :meth:`locate`: an int64 array of polygon indices (-1 for none).
+
+        ``lon`` and ``lat`` must have the same shape; the result has that shape. Large
+        inputs are processed in chunks of ``CHUNK`` points to bound the temporary memory.
+        """
+        x = np.asarray(lon, dtype=np.float64)
+        y = np.asarray(lat, dtype=np.float64)
+        if x.shape != y.shape:
+            raise ValueError(f"lon and lat differ in shape: {x.shape} and {y.shape}")
+        xf = x.ravel()
+        yf = y.ravel()
+        out = np.full(xf.shape, -1, dtype=np.int64)
+        if self._nx:
+            for s in range(0, len(xf), CHUNK):
+                out[s : s + CHUNK] = self._locate_chunk(xf[s : s + CHUNK], yf[s : s + CHUNK])
+        return out.reshape(x.shape)
+
+    def _locate_chunk(self, x: FloatArray, y: FloatArray) -> IntArray:
+        fx = (x - self._x0) * self._inv
+        fy = (y - self._y0) * self._inv
+        valid = (fx >= 0.0) & (fx < self._fnx) & (fy >= 0.0) & (fy < self._fny)
+        if valid.all():
+            sel = None
+        else:
+            sel = np.flatnonzero(valid)
+            fx = fx[sel]
+            fy = fy[sel]
+        col = fx.astype(np.int64)
+        row = fy.astype(np.int64)
+        found = self._owner[row * self._nx + col].astype(np.int64)
+        bpts = np.flatnonzero(found <= -2)
+        if len(bpts):
+            found[bpts] = self._resolve_boundary(
+                -2 - found[bpts], col[bpts], row[bpts], fx[bpts], fy[bpts]
+            )
+        if sel is None:
+            return found
+        out = np.full(len(x), -1, dtype=np.int64)
+        out[sel] = found
+        return out
+
+    def _resolve_boundary(
+        self, b: IntArray, col: IntArray, row: IntArray, px: FloatArray, py: FloatArray
+    ) -> IntArray:
+        """Vectorised boundary-cell rule for points ``(px, py)`` in boundary cells ``b``."""
+        if self._all_centres:
+            cx = col + 0.5
+            cy = row + 0.5
+        else:
+            code = self._refcode[b]
+            cx = col + self._ref_x[code]
+            cy = row + self._ref_y[code]
+        ux = px - cx
+        uy = py - cy
+        e0 = self._eptr[b]
+        ne = self._eptr[b + 1] - e0
+        pt, rank = _ragged(ne)
+        ent = e0[pt] + rank
+        edge = self._ent_edge[ent]
+        cxr = cx[pt]
+        cyr = cy[pt]
+        uxr = ux[pt]
+        uyr = uy[pt]
+        ax = self._eax[edge] - cxr
+        ay = self._eay[edge] - cyr
+        bx = self._ebx[edge] - cxr
+        by = self._eby[edge] - cyr
+        crossed = ((uxr * ay - uyr * ax) > 0.0) != ((uxr * by - uyr * bx) > 0.0)
+        crossed &= (((bx - ax) * (uyr - ay) - (by - ay) * (uxr - ax)) > 0.0) != self._ent_cside[ent]
+        c0 = self._cptr[b]
+        nc = self._cptr[b + 1] - c0
+        cstart = np.cumsum(nc) - nc
+        slot = cstart[pt] + self._ent_loc[ent]
+        counts = np.bincount(slot[crossed], minlength=int(cstart[-1] + nc[-1]))
+        parity = (counts & 1).astype(np.bool_)
+        cpt, crank = _ragged(nc)
+        cand = c0[cpt] + crank
+        inside = parity != self._cand_flag[cand]
+        value = np.where(inside, self._cand_poly[cand], _NO_POLYGON)
+        best = np.minimum.reduceat(value, cstart).astype(np.int64)
+        base = self._base[b]
+        over = base >= 0
+        if over.any():
+            best[over] = np.minimum(best[over], base[over])
+        best[best == _NO_POLYGON] = -1
+        return best
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """Nearest polygon to (lon, lat) and the geodesic distance to it in metres.
+
+        A point inside a polygon gives ``(index, 0.0)``. An empty index or a non-finite
+        coordinate gives ``(-1, inf)``. Ties are broken by the lowest index.
+        """
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            return -1, math.inf
+        found = self.locate(lon, lat)
+        if found >= 0:
+            return found, 0.0
+        state = self._nearest_tree()
+        if state is None:
+            return -1, math.inf
+        tree, geod, kx = state
+        probe = shapely.Point(lon * kx, lat)
+        first = tree.query_nearest(probe, all_matches=False)
+        if len(first) == 0:
+            return -1, math.inf
+        scaled = tree.geometries
+        reach = float(shapely.distance(scaled[int(first[0])], probe))
+        # the scaled plane is only nearly isometric: compare every polygon within reach
+        candidates = tree.query(probe, predicate="dwithin", distance=reach * 1.05 + 1e-12)
+        best, best_dist = -1, math.inf
+        for i in sorted(int(c) for c in candidates):
+            line = shapely.shortest_line(scaled[i], probe)
+            qx, qy = shapely.get_coordinates(line)[0]
+            _, _, dist = geod.inv(lon, lat, qx / kx, qy)
+            if dist < best_dist:
+                best, best_dist = i, float(dist)
+        return best, best_dist
+
+    def _nearest_tree(self) -> tuple[Any, Any, float] | None:
+        """STRtree over the polygons with longitudes scaled by cos(mean latitude) (lazy)."""
+        if self._nearest_state is None:
+            if not len(self._eax):
+                return None
+            import pyproj
+
+            lat_mid = self._y0 + 0.5 * self._ny * self.cell_size
+            kx = max(math.cos(math.radians(lat_mid)), 1e-6)
+            scaled = shapely.transform(
+                np.asarray(self._polygons, dtype=object), lambda c: c * np.array([kx, 1.0])
+            )
+            scaled[shapely.is_empty(scaled)] = None
+            self._nearest_state = (shapely.STRtree(scaled), pyproj.Geod(ellps="WGS84"), kx)
+        return self._nearest_state
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _ring_edges(
+    geoms: npt.NDArray[np.object_],
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int32]]:
+    """All ring edges (a → b) of the polygons, with the index of the polygon of each edge."""
+    if not len(geoms):
+        empty = np.zeros(0)
+        return empty, empty, empty, empty, np.zeros(0, dtype=np.int32)
+    parts, part_poly = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same_ring = coord_ring[:-1] == coord_ring[1:]
+    a = coords[:-1][same_ring]
+    b = coords[1:][same_ring]
+    poly = part_poly[ring_part[coord_ring[:-1][same_ring]]].astype(np.int32)
+    keep = (a != b).any(axis=1) & np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    return (
+        np.ascontiguousarray(a[keep, 0]),
+        np.ascontiguousarray(a[keep, 1]),
+        np.ascontiguousarray(b[keep, 0]),
+        np.ascontiguousarray(b[keep, 1]),
+        poly[keep],
+    )
+
+
+def _default_cell_size(geoms: npt.NDArray[np.object_], width: float, height: float) -> float:
+    areas = shapely.area(geoms)
+    areas = areas[np.isfinite(areas) & (areas > 0)]
+    if len(areas):
+        return float(np.sqrt(np.median(areas))) / CELLS_PER_POLYGON
+    return max(width, height) / 1000.0
+
+
+def _fill(
+    owner: npt.NDArray[np.int32],
+    bmap: npt.NDArray[np.int32],
+    eax: FloatArray,
+    eay: FloatArray,
+    ebx: FloatArray,
+    eby: FloatArray,
+    epoly: npt.NDArray[np.int32],
+    nx: int,
+    ny: int,
+) -> tuple[IntArray, IntArray]:
+    """Scan-line even-odd fill of cell centres, polygon by polygon.
+
+    Writes the lowest polygon containing each cell centre into ``owner`` and returns the
+    (boundary cell, polygon) pairs for the centres of boundary cells (``bmap >= 0``).
+    """
+    ylo = np.minimum(eay, eby)
+    yhi = np.maximum(eay, eby)
+    # rows whose centre y = r + 0.5 satisfies ylo <= y < yhi
+    r0 = np.clip(np.ceil(ylo - 0.5), 0, ny).astype(np.int64)
+    r1 = np.clip(np.ceil(yhi - 0.5), 0, ny).astype(np.int64)
+    edge, rank = _ragged(np.maximum(r1 - r0, 0))
+    row = r0[edge] + rank
+    xa, ya, xb, yb = eax[edge], eay[edge], ebx[edge], eby[edge]
+    x = xa + (row + 0.5 - ya) * ((xb - xa) / (yb - ya))
+    x = np.clip(x, np.minimum(xa, xb), np.maximum(xa, xb))
+    # the column a crossing starts: centres j + 0.5 >= x
+    col = np.clip(np.ceil(x - 0.5), 0, nx).astype(np.int64)
+    del xa, ya, xb, yb, x, rank
+    # sort crossings by (polygon, row, column); consecutive pairs bound inside runs
+    key = (epoly[edge].astype(np.int64) * ny + row) * (nx + 1) + col
+    del edge, row, col
+    key.sort()
+    group = key // (nx + 1)
+    col = key - group * (nx + 1)
+    poly = (group // ny).astype(np.int32)
+    row = group - (group // ny) * ny
+    del key, group
+    start = col[0::2]
+    length = col[1::2] - start
+    first_cell = row[0::2] * nx + start
+    span_poly = poly[0::2]
+    keep = length > 0
+    first_cell, length, span_poly = first_cell[keep], length[keep], span_poly[keep]
+    pairs_b: list[IntArray] = []
+    pairs_poly: list[IntArray] = []
+    budget = 1 << 22
+    ends = np.cumsum(length)
+    lo = 0
+    while lo < len(length):
+        done = int(ends[lo - 1]) if lo else 0
+        hi = int(np.searchsorted(ends, done + budget, side="right"))
+        hi = max(hi, lo + 1)
+        span, rank = _ragged(length[lo:hi])
+        cells = first_cell[lo:hi][span] + rank
+        polys = span_poly[lo:hi][span]
+        np.minimum.at(owner, cells, polys)
+        bb = bmap[cells]
+        on_boundary = bb >= 0
+        pairs_b.append(bb[on_boundary].astype(np.int64))
+        pairs_poly.append(polys[on_boundary].astype(np.int64))
+        lo = hi
+    if not pairs_b:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(pairs_b), np.concatenate(pairs_poly)
+
+
+def _line_distance(
+    px: float, py: float, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
+) -> FloatArray:
+    """Distance from (px, py) to the line through each edge a → b (edges have length > 0)."""
+    dx = bx - ax
+    dy = by - ay
+    return np.abs(dx * (py - ay) - dy * (px - ax)) / np.hypot(dx, dy)
+
+
+def _ray_parity(
+    px: float, py: float, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
+) -> bool:
+    """Even-odd test: is (px, py) inside the rings made of the edges a → b?"""
+    upward = ay <= by
+    lx = np.where(upward, ax, bx)
+    ly = np.where(upward, ay, by)
+    hx = np.where(upward, bx, ax)
+    hy = np.where(upward, by, ay)
+    spans = (ly <= py) & (py < hy)
+    # the crossing is right of p when p is left of the upward edge
+    right = (hx - lx) * (py - ly) - (hy - ly) * (px - lx) > 0
+    return bool(np.count_nonzero(spans & right) & 1)

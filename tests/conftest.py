@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from tests.world import World, build_world
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to run
+# there unless told that this is the test process's own choice.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    """Regions, units and one user per persona (see tests/world.py)."""
+    return build_world()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings: Any) -> None:
+    """Tests render templates without running collectstatic first."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Argon2 is deliberately slow; tests use a fast hasher unless marked ``argon2``."""
+    if request.node.get_closest_marker("argon2") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_grid_index() -> None:
+    """Every test starts without a cached spatial index (the DB is rolled back between tests)."""
+    from gridgov.geo.index import invalidate_local
+
+    invalidate_local()
+
+
+def _skip_is_failure(item: pytest.Item) -> bool:
+    """In CI a skipped browser test, or a skipped PostgreSQL test on PostgreSQL, is a failure."""
+    if os.environ.get("GRIDGOV_REQUIRE_BROWSER") == "1" and item.get_closest_marker("browser"):
+        return True
+    return os.environ.get("GRIDGOV_REQUIRE_POSTGRES") == "1" and bool(
+        item.get_closest_marker("postgres")
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _skip_is_failure(item):
+        report.outcome = "failed"
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI, which requires this test to run: {reason}"

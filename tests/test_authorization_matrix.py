@@ -1,0 +1,281 @@
+"""Every URL and API route × every persona × an object in and out of the persona's scope.
+
+A route without a rule here fails ``test_every_route_has_an_authorization_rule``: adding a
+page or an endpoint means saying who may use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from gridgov.accounts import actions
+from tests.world import PERSONAS, World
+
+ANON = "anonymous"
+
+# The in-scope object of each persona: a region inside what they serve. The out-of-scope object
+# lies in another district (nobody but the administrator serves it).
+IN_SCOPE = {
+    "admin": "320113003001001",
+    "leader": "320113003001001",
+    "intake_operator": "320113005001001",
+    "shift_leader": "320113003002001",
+    "dispatcher": "320113003001002",
+    "unit_handler": "320113003001002",
+    "supervisor": "320113003002001",
+    "grid_leader": "320113003001002",
+    "grid_worker_a": "320113003001001",
+    "grid_worker_b": "320113003001002",
+    "resident": "320113003001",
+    "nobody": None,
+    ANON: None,
+}
+OUT_OF_SCOPE = "320114001001001"
+ALL = [*PERSONAS, "nobody"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one route is reached and who gets in.
+
+    access: "public" (anyone; never 401/403), "login" (any logged-in user), "scoped"
+    (in-scope object only), "serve" (in-scope object only, refused with 403 outside), "admin"
+    (administrators only), "own" (the user's own object only).
+    """
+
+    method: str
+    path: Callable[[str], str]
+    access: str
+    data: dict[str, Any] | None = None
+    json: bool = False
+    region_object: bool = False
+
+
+def static(path: str) -> Callable[[str], str]:
+    return lambda _obj: path
+
+
+RULES: dict[str, list[Rule]] = {
+    "home": [Rule("GET", static("/"), "login")],
+    "healthz": [Rule("GET", static("/healthz"), "public")],
+    "accounts:login": [Rule("GET", static("/accounts/login/"), "public")],
+    "accounts:logout": [Rule("POST", static("/accounts/logout/"), "public")],
+    "accounts:tokens": [Rule("GET", static("/accounts/tokens/"), "login")],
+    "accounts:token_revoke": [Rule("POST", lambda t: f"/accounts/tokens/{t}/revoke/", "own")],
+    "geo:map": [Rule("GET", static("/map/"), "login")],
+    "geo:region": [Rule("GET", lambda c: f"/regions/{c}/", "scoped", region_object=True)],
+    "geo:staff": [Rule("GET", lambda c: f"/regions/{c}/staff/", "serve", region_object=True)],
+    "set_language": [Rule("POST", static("/i18n/setlang/"), "public", data={"language": "en"})],
+    "api_docs": [Rule("GET", static("/api/docs"), "public")],
+    "api:api-root": [Rule("GET", static("/api/v1/"), "public")],
+    "api:openapi-json": [Rule("GET", static("/api/v1/openapi.json"), "public")],
+    "api:openapi-view": [Rule("GET", static("/api/v1/docs"), "public")],
+    "api:locate": [
+        Rule("GET", static("/api/v1/geo/locate?lat=32.05&lon=118.82"), "login"),
+        Rule(
+            "POST",
+            static("/api/v1/geo/locate"),
+            "login",
+            data={"points": [{"lat": 32.05, "lon": 118.82}]},
+            json=True,
+        ),
+    ],
+    "api:locate_bulk": [],  # same path as api:locate (POST), covered there
+    "api:region_list": [Rule("GET", static("/api/v1/geo/regions"), "login")],
+    "api:regions_import": [Rule("POST", static("/api/v1/geo/regions/import"), "admin")],
+    "api:regions_export": [Rule("GET", static("/api/v1/geo/regions/export"), "admin")],
+    "api:grids_preview": [
+        Rule(
+            "POST",
+            static("/api/v1/geo/grids/preview"),
+            "admin",
+            data={"community": "320113003001", "area_m2": 1000000},
+            json=True,
+        ),
+    ],
+    "api:grids_generate": [
+        Rule(
+            "POST",
+            static("/api/v1/geo/grids/generate"),
+            "admin",
+            data={"community": "320113003001", "area_m2": 1000000},
+            json=True,
+        ),
+    ],
+    "api:region_detail": [
+        Rule("GET", lambda c: f"/api/v1/geo/regions/{c}", "scoped", region_object=True)
+    ],
+    "api:region_staff": [
+        Rule("GET", lambda c: f"/api/v1/geo/regions/{c}/staff", "serve", region_object=True)
+    ],
+    "api:region_map": [Rule("GET", static("/api/v1/geo/map"), "login")],
+    "api:me": [Rule("GET", static("/api/v1/accounts/me"), "login")],
+    "api:token_list": [Rule("GET", static("/api/v1/accounts/tokens"), "login")],
+    "api:token_create": [],  # same path as api:token_list (POST)
+    "api:token_revoke": [Rule("DELETE", lambda t: f"/api/v1/accounts/tokens/{t}", "own")],
+    "api:unit_list": [Rule("GET", static("/api/v1/accounts/units"), "login")],
+}
+
+
+def iter_routes() -> list[tuple[str, str]]:
+    """(rule key, route pattern) of every URL the site answers."""
+    found: list[tuple[str, str]] = []
+
+    def walk(resolver: URLResolver, prefix: str, namespace: str | None) -> None:
+        for p in resolver.url_patterns:
+            if isinstance(p, URLResolver):
+                walk(p, prefix + str(p.pattern), p.namespace or namespace)
+            elif isinstance(p, URLPattern):
+                name = p.name or "<unnamed>"
+                found.append(
+                    (f"{namespace}:{name}" if namespace else name, prefix + str(p.pattern))
+                )
+
+    walk(get_resolver(), "", None)
+    return found
+
+
+def test_every_route_has_an_authorization_rule() -> None:
+    missing = [
+        f"{key} ({pattern})"
+        for key, pattern in iter_routes()
+        if not key.startswith("admin:") and key not in RULES
+    ]
+    assert not missing, "routes without an authorization rule: " + ", ".join(missing)
+
+
+def client_for(world: World, persona: str) -> Client:
+    client = Client()
+    if persona != ANON:
+        client.force_login(world.users[persona])
+    return client
+
+
+def call(client: Client, rule: Rule, obj: str) -> Any:
+    path = rule.path(obj)
+    if rule.method == "GET":
+        return client.get(path)
+    if rule.method == "DELETE":
+        return client.delete(path)
+    if rule.json:
+        return client.post(path, rule.data or {}, content_type="application/json")
+    return client.post(path, rule.data or {})
+
+
+def denied(response: Any) -> bool:
+    return response.status_code in (403, 404)
+
+
+def must_log_in(response: Any) -> bool:
+    if response.status_code == 401:
+        return True
+    return response.status_code == 302 and "/login/" in response["Location"]
+
+
+def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
+    """Problems of one route for one persona; empty when access is as the rule says."""
+    problems: list[str] = []
+    client = client_for(world, persona)
+
+    def expect(ok: bool, response: Any, what: str) -> None:
+        if response.status_code >= 500 or not ok:
+            problems.append(f"{key} {rule.method} {what} as {persona}: got {response.status_code}")
+
+    if rule.access == "public":
+        r = call(client, rule, "")
+        expect(r.status_code not in (401, 403), r, "public")
+    elif rule.access == "login":
+        r = call(client, rule, "")
+        expect(
+            must_log_in(r) if persona == ANON else r.status_code < 400 or r.status_code == 404,
+            r,
+            "any user",
+        )
+    elif rule.access in ("scoped", "serve"):
+        inside = IN_SCOPE.get(persona)
+        for obj, label in (
+            (inside or world.grid_a.code, "in scope"),
+            (OUT_OF_SCOPE, "out of scope"),
+        ):
+            r = call(client, rule, obj)
+            if persona == ANON:
+                expect(must_log_in(r), r, label)
+            elif persona == "admin" or (inside is not None and label == "in scope"):
+                expect(r.status_code == 200, r, label)
+            else:
+                wanted = 403 if rule.access == "serve" and persona != "nobody" else None
+                expect(denied(r) if wanted is None else r.status_code in (403, 404), r, label)
+    elif rule.access == "own":
+        victim = world.users["grid_worker_a" if persona != "grid_worker_a" else "grid_worker_b"]
+        others, _ = actions.token_create(user=victim, name="victim")
+        r = call(client, rule, str(others.uuid))
+        others.refresh_from_db()
+        if persona == ANON:
+            expect(must_log_in(r), r, "someone else's token")
+        elif others.revoked_at is not None or r.status_code == 200:
+            problems.append(f"{key} {rule.method} as {persona}: revoked someone else's token")
+        if persona != ANON:
+            mine, _ = actions.token_create(user=world.users[persona], name="mine")
+            r = call(client, rule, str(mine.uuid))
+            mine.refresh_from_db()
+            expect(mine.revoked_at is not None, r, "own token")
+    elif rule.access == "admin":
+        r = call(client, rule, "")
+        if persona == ANON:
+            expect(must_log_in(r), r, "administrators only")
+        elif persona == "admin":
+            expect(r.status_code != 403, r, "administrators only")
+        else:
+            expect(r.status_code == 403, r, "administrators only")
+    else:  # pragma: no cover - a typo in RULES
+        problems.append(f"{key}: unknown access {rule.access!r}")
+    return problems
+
+
+def test_every_route_admits_exactly_the_personas_its_rule_names(world: World) -> None:
+    problems: list[str] = []
+    for key, rules in RULES.items():
+        for rule in rules:
+            for persona in [ANON, *ALL]:
+                problems.extend(check(key, rule, world, persona))
+    assert not problems, "\n".join(problems)
+
+
+_ADMIN_OBJECT = re.compile(r"<(path:object_id|id)>|<path:content_type_id>")
+
+
+def test_the_admin_site_is_for_administrators_only(world: World) -> None:
+    routes = [(k, p) for k, p in iter_routes() if k.startswith("admin:")]
+    assert routes
+    problems: list[str] = []
+    for persona in [ANON, *ALL]:
+        client = client_for(world, persona)
+        for key, pattern in routes:
+            if "(?P<" in pattern:
+                continue
+            path = "/" + _ADMIN_OBJECT.sub("1", pattern)
+            if key == "admin:logout":
+                continue
+            r = client.get(path)
+            if r.status_code >= 500:
+                problems.append(f"{key} {path} as {persona}: {r.status_code}")
+            elif persona != "admin" and key != "admin:login" and r.status_code == 200:
+                problems.append(f"{key} {path} as {persona}: let in")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("persona", ALL)
+def test_no_persona_sees_the_other_districts_grid_in_lists(world: World, persona: str) -> None:
+    client = client_for(world, persona)
+    listed = client.get("/api/v1/geo/regions?limit=1000").json()
+    shown = {r["code"] for r in listed}
+    assert (OUT_OF_SCOPE in shown) is (persona == "admin")
+    mapped = {f["properties"]["code"] for f in client.get("/api/v1/geo/map").json()["features"]}
+    assert (OUT_OF_SCOPE in mapped) is (persona == "admin")

@@ -15,5 +15,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("favicon.ico", RedirectView.as_view(url="/static/gridgov/favicon.svg"), name="favicon"),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False), name="api_docs"),
 ]

@@ -73,6 +73,7 @@ RULES: dict[str, list[Rule]] = {
     "geo:region": [Rule("GET", lambda c: f"/regions/{c}/", "scoped", region_object=True)],
     "geo:staff": [Rule("GET", lambda c: f"/regions/{c}/staff/", "serve", region_object=True)],
     "set_language": [Rule("POST", static("/i18n/setlang/"), "public", data={"language": "en"})],
+    "favicon": [Rule("GET", static("/favicon.ico"), "public")],
     "api_docs": [Rule("GET", static("/api/docs"), "public")],
     "api:api-root": [Rule("GET", static("/api/v1/"), "public")],
     "api:openapi-json": [Rule("GET", static("/api/v1/openapi.json"), "public")],

@@ -45,7 +45,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DIVISIONS_PATH = DATA_DIR / "divisions-320113-qixia.csv"
 OUTLINE_PATH = DATA_DIR / "district-320113-qixia.geojson"
 
-DEFAULT_HOUSEHOLDS = 120_000
+DEFAULT_HOUSEHOLDS = 350_000  # about the real district (~1,300 grids)
 DEFAULT_SEED = 2026
 HOUSEHOLDS_PER_GRID = 300
 #: Grid size for communities without buildings (rural land, parks, industrial zones).

@@ -16,9 +16,9 @@ consistent with each other.
 
 1. **Boundary cells.** Every polygon edge is walked along its major axis, slab by slab, and
    marks each cell it touches (a cell grown by a tiny margin, so that rounding when a point
-   is binned can never put it beyond an edge that the cell does not know about). The
-   result is a CSR table *cell → edges* (with the owning polygon of each edge) and, per
-   cell, the sorted list of *candidate* polygons that have an edge in it.
+   is binned can never put it beyond an edge that the cell does not know about). This gives,
+   per cell, its edges (with the polygon of each) and its *candidates*: the polygons that
+   have an edge in it, sorted.
 2. **Scan-line fill.** For every cell row, the crossings of each polygon's rings with the
    horizontal line through the row's cell centres are computed (half-open rule
    ``ymin <= y < ymax``); sorted per (polygon, row), consecutive pairs of crossings bound
@@ -36,10 +36,21 @@ consistent with each other.
    negative side), which is the classic ray-casting rule turned to an arbitrary direction,
    so a segment through a vertex is counted consistently.
 
-The reference point must not lie (numerically) on an edge, or the fill and the crossing test
-could disagree. The build checks every boundary cell; the rare cell whose centre is within
-``1e-7`` cells of one of its edges gets another reference point inside the cell, and the
-inside flags for it are recomputed by exact-enough ray casting.
+Storage. ``owner`` holds one int32 per cell: the polygon, -1, or for a boundary cell the
+offset of its *record* in one flat array of 4-byte words: header, candidates, then every edge
+as (flags, ax, ay, bx, by) relative to the reference point. A look-up thus touches one owner
+word and one short run of memory (see ``_pack_boundary_cells``). The edge coordinates are
+clipped to the 3x3 cells around the cell (in a canonical direction, so the two copies of an
+edge shared by neighbours stay identical), which keeps them within a few cell widths of 0;
+for cells up to ``FLOAT32_MAX_CELL`` (0.001°, ~100 m) they are float32, which moves an edge
+by at most ~2e-7 cells (2e-10°, 20 µm), otherwise float64. All crossing tests run on these
+stored values, so they are consistent with each other.
+
+The reference point must not lie (numerically) on the line of one of its cell's edges, or
+the fill and the crossing test could disagree. The build checks every boundary cell; the
+rare cell whose centre is within ``2e-6`` cells of such a line gets another reference point
+inside the cell, as far as possible from all of them, and its inside flags are recomputed by
+ray casting.
 
 ``locate`` runs this in pure Python (float arithmetic and memoryview indexing only);
 ``locate_many`` runs the same arithmetic vectorised with numpy, chunk by chunk. Both use the
@@ -65,6 +76,7 @@ __all__ = ["GridIndex"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+LocalArray = npt.NDArray[np.floating[Any]]
 
 #: Default number of cells across a polygon of median size (sqrt of its area).
 CELLS_PER_POLYGON = 10.0
@@ -74,8 +86,11 @@ MAX_CELLS = 24_000_000
 CHUNK = 1 << 16
 #: Margin (cell units) by which a cell is grown when deciding which edges touch it.
 _MARGIN = 1e-6
-#: A reference point closer than this (cell units) to one of its cell's edges is moved.
-_REF_TOLERANCE = 1e-7
+#: A reference point closer than this (cell units) to the line of an edge of its cell moves.
+_REF_TOLERANCE = 2e-6
+#: Cells up to this size (degrees) keep their edges in float32 (the edges then move by at most
+#: ~2e-7 cells, 2e-10° = 20 µm); larger cells keep them in float64.
+FLOAT32_MAX_CELL = 1e-3
 #: Irrational fractions of a cell by which the raster origin is shifted.
 _ORIGIN_SHIFT = (0.6180339887498949, 0.41421356237309515)
 
@@ -96,6 +111,8 @@ def _reference_points(count: int = 32) -> tuple[tuple[float, float], ...]:
 
 #: Reference points of a boundary cell (index = the cell's ``refcode``); 0 = the centre.
 _REF_POINTS = _reference_points()
+_REF_X = np.array([p[0] for p in _REF_POINTS])
+_REF_Y = np.array([p[1] for p in _REF_POINTS])
 _NO_POLYGON = np.iinfo(np.int32).max
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
@@ -156,34 +173,23 @@ class GridIndex:
     def __init__(self, polygons: Sequence[BaseGeometry]) -> None:
         self._polygons: list[BaseGeometry] = list(polygons)
         self._n = len(self._polygons)
-        # Raster geometry (cell units): a point (lon, lat) is at ((lon-x0)*inv, (lat-y0)*inv).
+        # Raster geometry: a point (lon, lat) is at ((lon - x0) * inv, (lat - y0) * inv) in
+        # cell units; cell (col, row) = the integer parts.
         self.cell_size = 1.0
         self._x0 = 0.0
         self._y0 = 0.0
         self._inv = 1.0
         self._nx = 0
         self._ny = 0
-        # owner[cell] >= 0: that polygon; -1: none; <= -2: boundary cell number -2 - owner.
-        self._owner = np.full(0, -1, dtype=np.int32)
-        # Edges of all rings, in cell units, with the polygon they belong to.
-        self._eax = np.zeros(0)
-        self._eay = np.zeros(0)
-        self._ebx = np.zeros(0)
-        self._eby = np.zeros(0)
-        self._epoly = np.zeros(0, dtype=np.int32)
-        # Boundary cells: CSR of entries (edge per cell) and of candidates (polygon per cell).
-        self._eptr = np.zeros(1, dtype=np.int64)
-        self._ent_edge = np.zeros(0, dtype=np.int32)
-        self._ent_loc = np.zeros(0, dtype=np.int32)
-        self._ent_cside = np.zeros(0, dtype=np.bool_)
-        self._cptr = np.zeros(1, dtype=np.int64)
-        self._cand_poly = np.zeros(0, dtype=np.int32)
-        self._cand_flag = np.zeros(0, dtype=np.bool_)
-        self._base = np.zeros(0, dtype=np.int32)
-        self._refcode = np.zeros(0, dtype=np.int8)
-        self._ref_x = np.array([p[0] for p in _REF_POINTS])
-        self._ref_y = np.array([p[1] for p in _REF_POINTS])
-        self._all_centres = True
+        # owner[row * nx + col] >= 0: that polygon; -1: none; <= -2: a boundary cell, whose
+        # record starts at word -2 - owner of `blob` (see _pack_boundary_cells for the layout).
+        self._owner = np.zeros(0, dtype=np.int32)
+        self._blob = np.zeros(0, dtype=np.int32)
+        self._wf = 1  # words per edge coordinate: 1 (float32) or 2 (float64)
+        self._n_edges = 0
+        self._n_entries = 0
+        self._nb = 0
+        self._moved = 0
         self._nearest_state: tuple[Any, Any, float] | None = None
         self._bind_views()
 
@@ -195,8 +201,8 @@ class GridIndex:
     ) -> GridIndex:
         """Index ``polygons`` (shapely Polygon/MultiPolygon in lon/lat degrees).
 
-        ``cell_size`` is the raster cell side in degrees; by default it is about a tenth of
-        the median polygon's width (the square root of its area), enlarged if needed so the
+        ``cell_size`` is the raster cell side in degrees; by default it is a tenth of the
+        median polygon's width (the square root of its area), enlarged if needed so the
         raster stays below ``MAX_CELLS`` cells. Empty geometries are allowed (never found).
         """
         index = cls(polygons)
@@ -210,12 +216,11 @@ class GridIndex:
                     f"polygon {i} is a {geoms[i].geom_type}; only Polygon and MultiPolygon "
                     "can be indexed"
                 )
-        ax, ay, bx, by, epoly = _ring_edges(geoms)
-        if len(ax) == 0:
-            return index
         if cell_size is not None and not (math.isfinite(cell_size) and cell_size > 0):
             raise ValueError(f"cell_size must be a positive number of degrees, not {cell_size}")
-        index._build(geoms, ax, ay, bx, by, epoly, cell_size)
+        ax, ay, bx, by, epoly = _ring_edges(geoms)
+        if len(ax):
+            index._build(geoms, ax, ay, bx, by, epoly, cell_size)
         return index
 
     def _build(
@@ -238,12 +243,11 @@ class GridIndex:
         # never more than MAX_CELLS cells (+2 for the shifted origin and the far edge)
         while (width / h + 2) * (height / h + 2) > MAX_CELLS:
             h *= 1.25
-        self.cell_size = h
-        self._inv = inv = 1.0 / h
-        self._x0 = x0 = minx - _ORIGIN_SHIFT[0] * h
-        self._y0 = y0 = miny - _ORIGIN_SHIFT[1] * h
-        self._nx = nx = int((maxx - x0) * inv) + 2
-        self._ny = ny = int((maxy - y0) * inv) + 2
+        inv = 1.0 / h
+        x0 = minx - _ORIGIN_SHIFT[0] * h
+        y0 = miny - _ORIGIN_SHIFT[1] * h
+        nx = int((maxx - x0) * inv) + 2
+        ny = int((maxy - y0) * inv) + 2
 
         # All geometry from here on is in cell units.
         eax = (ax - x0) * inv
@@ -256,13 +260,11 @@ class GridIndex:
             eax, eay, ebx, eby = eax[proper], eay[proper], ebx[proper], eby[proper]
             epoly = epoly[proper]
             if not len(eax):  # nothing but specks: an empty index
-                self._nx = self._ny = 0
-                self._bind_views()
                 return
-        self._eax, self._eay, self._ebx, self._eby, self._epoly = eax, eay, ebx, eby, epoly
+        self.cell_size, self._inv, self._x0, self._y0, self._nx, self._ny = h, inv, x0, y0, nx, ny
+        n_edges = self._n_edges = len(eax)
 
         # 1. boundary cells: entries (cell, edge), sorted by cell, then polygon, then edge
-        n_edges = len(eax)
         ymajor = np.abs(eby - eay) >= np.abs(ebx - eax)
         yi = np.flatnonzero(ymajor)
         xi = np.flatnonzero(~ymajor)
@@ -274,7 +276,7 @@ class GridIndex:
         del e1, row1, col1, e2, col2, row2
         key.sort()
         ent_cell = key // n_edges
-        ent_edge = (key - ent_cell * n_edges).astype(np.int32)
+        ent_edge = key - ent_cell * n_edges
         del key
         n_ent = len(ent_cell)
         new_cell = np.ones(n_ent, dtype=np.bool_)
@@ -282,19 +284,17 @@ class GridIndex:
         bcells = ent_cell[new_cell]
         nb = len(bcells)
         ent_b = np.cumsum(new_cell) - 1
-        self._eptr = np.append(np.flatnonzero(new_cell), n_ent).astype(np.int64)
+        ent_start = np.flatnonzero(new_cell)
         ent_poly = epoly[ent_edge]
-        new_cand = new_cell.copy()
+        new_cand = new_cell
         new_cand[1:] |= ent_poly[1:] != ent_poly[:-1]
-        cand_idx = np.cumsum(new_cand) - 1
+        cand_of_ent = np.cumsum(new_cand) - 1
         cand_b = ent_b[new_cand]
-        cand_poly = ent_poly[new_cand]
-        cptr = np.append(np.flatnonzero(np.r_[True, cand_b[1:] != cand_b[:-1]]), len(cand_b))
-        self._cptr = cptr.astype(np.int64)
-        self._cand_poly = cand_poly.astype(np.int32)
-        self._ent_edge = ent_edge
-        self._ent_loc = (cand_idx - cptr[ent_b]).astype(np.int32)
-        del new_cand, cand_idx, ent_poly
+        cand_poly = ent_poly[new_cand].astype(np.int64)
+        del new_cand, ent_poly, ent_cell
+        cand_start = np.flatnonzero(np.r_[True, cand_b[1:] != cand_b[:-1]])
+        ent_loc = cand_of_ent - cand_start[ent_b]
+        del cand_of_ent
 
         # 2. + 3. scan-line fill of the cell centres; interior cells get their owner
         bmap = np.full(nx * ny, -1, dtype=np.int32)
@@ -303,10 +303,8 @@ class GridIndex:
         pair_b, pair_poly = _fill(owner, bmap, eax, eay, ebx, eby, epoly, nx, ny)
         del bmap
         owner[owner == _NO_POLYGON] = -1
-        owner[bcells] = -2 - np.arange(nb, dtype=np.int32)
-        self._owner = owner
 
-        # 4. boundary cells: centre-inside flag of each candidate, and the base polygon
+        # 4. boundary cells: does each candidate contain the centre; the base polygon
         n_poly = max(self._n, 1)
         cand_key = cand_b * n_poly + cand_poly
         pair_key = pair_b * n_poly + pair_poly
@@ -317,76 +315,52 @@ class GridIndex:
         base = np.full(nb, _NO_POLYGON, dtype=np.int32)
         np.minimum.at(base, pair_b[~hit], pair_poly[~hit])
         base[base == _NO_POLYGON] = -1
-        self._cand_flag = cand_flag
-        self._base = base
-        del cand_key, pair_key, pos, hit, pair_b, pair_poly
+        del cand_key, pair_key, pos, hit, pair_b, pair_poly, cand_b
 
-        # reference point = cell centre; side of each entry's edge the centre lies on
-        crow = (bcells // nx)[ent_b]
-        ccol = (bcells - (bcells // nx) * nx)[ent_b]
-        cx = ccol + 0.5
-        cy = crow + 0.5
-        dx = ebx[ent_edge] - eax[ent_edge]
-        dy = eby[ent_edge] - eay[ent_edge]
-        oc = dx * (cy - eay[ent_edge]) - dy * (cx - eax[ent_edge])
-        self._ent_cside = oc > 0
-        close = np.abs(oc) <= _REF_TOLERANCE * np.hypot(dx, dy)
-        self._refcode = np.zeros(nb, dtype=np.int8)
-        del crow, ccol, cx, cy, dx, dy, oc
-        for b in np.unique(ent_b[close]).tolist():
-            self._move_reference(b, bcells[b])
-        self._all_centres = not self._refcode.any()
+        # 5. the edges of each boundary cell, local to its reference point (the centre)
+        ent_row = (bcells // nx)[ent_b]
+        ent_col = (bcells - (bcells // nx) * nx)[ent_b]
+        edges = (eax[ent_edge], eay[ent_edge], ebx[ent_edge], eby[ent_edge])
+        coord_type = np.float32 if h <= FLOAT32_MAX_CELL else np.float64
+        local = _local_edges(*edges, ent_col, ent_row, ent_col + 0.5, ent_row + 0.5, coord_type)
+        refcode = np.zeros(nb, dtype=np.int8)
+        # the rare centre (numerically) on the line of one of its cell's edges moves away
+        moved = np.unique(ent_b[_too_close(local)])
+        for b in moved.tolist():
+            s, e = int(ent_start[b]), int(ent_start[b + 1]) if b + 1 < nb else n_ent
+            col, row = int(ent_col[s]), int(ent_row[s])
+            eax_s, eay_s, ebx_s, eby_s = (a[s:e] for a in edges)
+            code, local[s:e] = _best_reference(eax_s, eay_s, ebx_s, eby_s, col, row, coord_type)
+            refcode[b] = code
+            cx, cy = col + _REF_POINTS[code][0], row + _REF_POINTS[code][1]
+            c_end = int(cand_start[b + 1]) if b + 1 < nb else len(cand_poly)
+            for slot in range(int(cand_start[b]), c_end):
+                # edges are stored polygon by polygon: q's edges are one contiguous run
+                q = int(cand_poly[slot])
+                lo, hi = np.searchsorted(epoly, [q, q + 1])
+                run = slice(int(lo), int(hi))
+                cand_flag[slot] = _ray_parity(cx, cy, eax[run], eay[run], ebx[run], eby[run])
+        self._moved = len(moved)
+        del edges, ent_row, ent_col, ent_edge
+
+        # 6. one contiguous record per boundary cell
+        blob, offset = _pack_boundary_cells(
+            ent_start, cand_start, base, refcode, ent_loc, local, cand_poly, cand_flag
+        )
+        owner[bcells] = -2 - offset
+        self._owner = owner
+        self._blob = blob
+        self._wf = local.itemsize // 4
+        self._n_entries = n_ent
+        self._nb = nb
         self._bind_views()
-
-    def _move_reference(self, b: int, cell: int) -> None:
-        """Give boundary cell ``b`` a reference point well away from all of its edges.
-
-        Of the candidate points, the one farthest from the *lines* through the cell's edges
-        wins: then neither the inside flags nor the side of each edge it lies on are in
-        doubt, and a segment from it can only graze an edge if it ends next to that edge.
-        """
-        row, col = divmod(int(cell), self._nx)
-        s, e = int(self._eptr[b]), int(self._eptr[b + 1])
-        edges = self._ent_edge[s:e]
-        ax, ay = self._eax[edges], self._eay[edges]
-        bx, by = self._ebx[edges], self._eby[edges]
-        best_code, best_dist = 0, -1.0
-        for code in range(1, len(_REF_POINTS)):
-            px = col + _REF_POINTS[code][0]
-            py = row + _REF_POINTS[code][1]
-            dist = float(_line_distance(px, py, ax, ay, bx, by).min())
-            if dist > best_dist:
-                best_code, best_dist = code, dist
-        self._refcode[b] = best_code
-        cx = col + _REF_POINTS[best_code][0]
-        cy = row + _REF_POINTS[best_code][1]
-        self._ent_cside[s:e] = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax) > 0
-        # inside flags of the candidates for the new reference point, by ray casting
-        for slot in range(int(self._cptr[b]), int(self._cptr[b + 1])):
-            # edges are stored polygon by polygon, so q's edges are one contiguous run
-            q = int(self._cand_poly[slot])
-            lo, hi = np.searchsorted(self._epoly, [q, q + 1])
-            qe = slice(int(lo), int(hi))
-            self._cand_flag[slot] = _ray_parity(
-                cx, cy, self._eax[qe], self._eay[qe], self._ebx[qe], self._eby[qe]
-            )
 
     def _bind_views(self) -> None:
         """Memoryviews for the pure-Python path (indexing them yields plain Python numbers)."""
         self._v_owner = self._owner.data
-        self._v_eptr = self._eptr.data
-        self._v_ent_edge = self._ent_edge.data
-        self._v_ent_loc = self._ent_loc.data
-        self._v_ent_cside = self._ent_cside.data
-        self._v_eax = self._eax.data
-        self._v_eay = self._eay.data
-        self._v_ebx = self._ebx.data
-        self._v_eby = self._eby.data
-        self._v_cptr = self._cptr.data
-        self._v_cand_poly = self._cand_poly.data
-        self._v_cand_flag = self._cand_flag.data
-        self._v_base = self._base.data
-        self._v_refcode = self._refcode.data
+        self._v_blob = self._blob.data  # the words as int32
+        # the same words as float32 or (pairs of them) as float64
+        self._v_blobf = self._blob.view(np.float32 if self._wf == 1 else np.float64).data
         self._fnx = float(self._nx)
         self._fny = float(self._ny)
 
@@ -408,8 +382,8 @@ class GridIndex:
     def stats(self) -> dict[str, float]:
         """Sizes of the internal tables (for benchmarks and tuning)."""
         n_cells = self._nx * self._ny
-        nb = len(self._base)
-        arrays = [value for value in vars(self).values() if isinstance(value, np.ndarray)]
+        nb = self._nb
+        arrays = (self._owner, self._blob)
         return {
             "polygons": self._n,
             "cell_size_deg": self.cell_size,
@@ -418,9 +392,9 @@ class GridIndex:
             "cells": n_cells,
             "boundary_cells": nb,
             "boundary_fraction": nb / n_cells if n_cells else 0.0,
-            "edges": len(self._eax),
-            "edge_entries": len(self._ent_edge),
-            "moved_reference_points": int(np.count_nonzero(self._refcode)),
+            "edges": self._n_edges,
+            "edge_entries": self._n_entries,
+            "moved_reference_points": self._moved,
             "memory_mb": sum(a.nbytes for a in arrays) / 2**20,
         }
 
@@ -437,9 +411,12 @@ class GridIndex:
             return self._locate_in_boundary_cell(-2 - owner, col, row, fx, fy)
         return -1
 
-    def _locate_in_boundary_cell(self, b: int, col: int, row: int, px: float, py: float) -> int:
-        """Pure-Python version of the boundary-cell rule (see the module docstring)."""
-        code: int = self._v_refcode[b]
+    def _locate_in_boundary_cell(self, o: int, col: int, row: int, px: float, py: float) -> int:
+        """Pure-Python version of the boundary-cell rule, for the record at word ``o``."""
+        words = self._v_blob
+        floats = self._v_blobf
+        n_cand: int = words[o + 1]
+        code: int = words[o + 3]
         if code:
             cx = col + _REF_POINTS[code][0]
             cy = row + _REF_POINTS[code][1]
@@ -448,25 +425,23 @@ class GridIndex:
             cy = row + 0.5
         ux = px - cx
         uy = py - cy
-        eax, eay, ebx, eby = self._v_eax, self._v_eay, self._v_ebx, self._v_eby
-        ent_edge, ent_loc, ent_cside = self._v_ent_edge, self._v_ent_loc, self._v_ent_cside
         parity = 0
-        for t in range(self._v_eptr[b], self._v_eptr[b + 1]):
-            e = ent_edge[t]
-            ax = eax[e] - cx
-            ay = eay[e] - cy
-            bx = ebx[e] - cx
-            by = eby[e] - cy
-            if ((ux * ay - uy * ax) > 0.0) != ((ux * by - uy * bx) > 0.0) and (
-                ((bx - ax) * (uy - ay) - (by - ay) * (ux - ax)) > 0.0
-            ) != ent_cside[t]:
-                parity ^= 1 << ent_loc[t]
-        best: int = self._v_base[b]
-        start: int = self._v_cptr[b]
-        flags = self._v_cand_flag
-        for local in range(self._v_cptr[b + 1] - start):
-            if ((parity >> local) & 1) != flags[start + local]:
-                q: int = self._v_cand_poly[start + local]
+        wf = self._wf
+        first = (o + 4 + n_cand + wf - 1) // wf  # in units of coordinates
+        for k in range(first, first + 5 * words[o], 5):
+            ax: float = floats[k + 1]
+            ay: float = floats[k + 2]
+            bx: float = floats[k + 3]
+            by: float = floats[k + 4]
+            if ((ux * ay - uy * ax) > 0.0) != ((ux * by - uy * bx) > 0.0):
+                info: int = words[k * wf]
+                if (((bx - ax) * (uy - ay) - (by - ay) * (ux - ax)) > 0.0) != (info & 1):
+                    parity ^= 1 << (info >> 1)
+        best: int = words[o + 2]
+        for n in range(n_cand):
+            cand: int = words[o + 4 + n]
+            if ((parity >> n) & 1) != (cand & 1):
+                q = cand >> 1
                 return q if best < 0 or q < best else best
         return best
 
@@ -513,45 +488,50 @@ class GridIndex:
         return out
 
     def _resolve_boundary(
-        self, b: IntArray, col: IntArray, row: IntArray, px: FloatArray, py: FloatArray
+        self, o: IntArray, col: IntArray, row: IntArray, px: FloatArray, py: FloatArray
     ) -> IntArray:
-        """Vectorised boundary-cell rule for points ``(px, py)`` in boundary cells ``b``."""
-        if self._all_centres:
+        """Vectorised boundary-cell rule for points ``(px, py)`` in the cells of records ``o``.
+
+        The same float64 operations, in the same order, as :meth:`_locate_in_boundary_cell`.
+        """
+        words = self._blob
+        wf = self._wf
+        floats = words.view(np.float32 if wf == 1 else np.float64)
+        n_ent = words[o].astype(np.int64)
+        n_cand = words[o + 1].astype(np.int64)
+        if self._moved:
+            code = words[o + 3]
+            cx = col + _REF_X[code]
+            cy = row + _REF_Y[code]
+        else:
             cx = col + 0.5
             cy = row + 0.5
-        else:
-            code = self._refcode[b]
-            cx = col + self._ref_x[code]
-            cy = row + self._ref_y[code]
         ux = px - cx
         uy = py - cy
-        e0 = self._eptr[b]
-        ne = self._eptr[b + 1] - e0
-        pt, rank = _ragged(ne)
-        ent = e0[pt] + rank
-        edge = self._ent_edge[ent]
-        cxr = cx[pt]
-        cyr = cy[pt]
+        # one item per (point, edge of its cell)
+        pt, rank = _ragged(n_ent)
+        k = ((o + 4 + n_cand + wf - 1) // wf)[pt] + 5 * rank
+        ax = floats[k + 1].astype(np.float64)
+        ay = floats[k + 2].astype(np.float64)
+        bx = floats[k + 3].astype(np.float64)
+        by = floats[k + 4].astype(np.float64)
         uxr = ux[pt]
         uyr = uy[pt]
-        ax = self._eax[edge] - cxr
-        ay = self._eay[edge] - cyr
-        bx = self._ebx[edge] - cxr
-        by = self._eby[edge] - cyr
         crossed = ((uxr * ay - uyr * ax) > 0.0) != ((uxr * by - uyr * bx) > 0.0)
-        crossed &= (((bx - ax) * (uyr - ay) - (by - ay) * (uxr - ax)) > 0.0) != self._ent_cside[ent]
-        c0 = self._cptr[b]
-        nc = self._cptr[b + 1] - c0
-        cstart = np.cumsum(nc) - nc
-        slot = cstart[pt] + self._ent_loc[ent]
-        counts = np.bincount(slot[crossed], minlength=int(cstart[-1] + nc[-1]))
-        parity = (counts & 1).astype(np.bool_)
-        cpt, crank = _ragged(nc)
-        cand = c0[cpt] + crank
-        inside = parity != self._cand_flag[cand]
-        value = np.where(inside, self._cand_poly[cand], _NO_POLYGON)
+        info = words[k * wf]
+        crossed &= (((bx - ax) * (uyr - ay) - (by - ay) * (uxr - ax)) > 0.0) != (info & 1).astype(
+            np.bool_
+        )
+        # parity of the crossings per (point, candidate of its cell)
+        cstart = np.cumsum(n_cand) - n_cand
+        slot = cstart[pt] + (info >> 1)
+        counts = np.bincount(slot[crossed], minlength=int(cstart[-1] + n_cand[-1]))
+        cpt, crank = _ragged(n_cand)
+        cand = words[o[cpt] + 4 + crank]
+        inside = (counts & 1) != (cand & 1)
+        value = np.where(inside, cand >> 1, _NO_POLYGON)
         best = np.minimum.reduceat(value, cstart).astype(np.int64)
-        base = self._base[b]
+        base = words[o + 2]
         over = base >= 0
         if over.any():
             best[over] = np.minimum(best[over], base[over])
@@ -593,7 +573,7 @@ class GridIndex:
     def _nearest_tree(self) -> tuple[Any, Any, float] | None:
         """STRtree over the polygons with longitudes scaled by cos(mean latitude) (lazy)."""
         if self._nearest_state is None:
-            if not len(self._eax):
+            if not self._nx:
                 return None
             import pyproj
 
@@ -709,13 +689,188 @@ def _fill(
     return np.concatenate(pairs_b), np.concatenate(pairs_poly)
 
 
-def _line_distance(
-    px: float, py: float, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
-) -> FloatArray:
-    """Distance from (px, py) to the line through each edge a → b (edges have length > 0)."""
+def _pack_boundary_cells(
+    ent_start: IntArray,
+    cand_start: IntArray,
+    base: npt.NDArray[np.int32],
+    refcode: npt.NDArray[np.int8],
+    ent_loc: IntArray,
+    local: LocalArray,
+    cand_poly: IntArray,
+    cand_flag: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Pack every boundary cell into one contiguous record of 4-byte words.
+
+    With ``w`` words per coordinate (1 for float32, 2 for float64), the record of a cell
+    with ``n`` edges and ``m`` candidates, at word ``o``, is::
+
+        o + 0        n                    number of edges
+        o + 1        m                    number of candidate polygons
+        o + 2        base                 lowest polygon holding the whole cell (or -1)
+        o + 3        refcode              which reference point (0 = the centre)
+        o + 4 + i    polygon << 1 | flag  candidate i; flag: it contains the reference point
+        (padding to a multiple of w words)
+        e + 5wj      info                 edge j: its candidate number << 1 | (reference
+                                          point left of the edge), then w - 1 words of padding
+        e + 5wj + w  ax, ay, bx, by       edge j relative to the reference point, w words each
+
+    A look-up reads one owner word and one short run of memory. Returns the words and each
+    cell's record offset.
+    """
+    nb = len(ent_start)
+    w = local.itemsize // 4
+    n_ent = np.diff(np.append(ent_start, len(ent_loc)))
+    n_cand = np.diff(np.append(cand_start, len(cand_poly)))
+    head = -(-(4 + n_cand) // w) * w  # header and candidates, padded to a multiple of w
+    size = head + 5 * w * n_ent
+    if w > 1:
+        size = -(-size // w) * w
+    offset = np.cumsum(size) - size
+    total = int(offset[-1] + size[-1]) if nb else 0
+    if total >= 2**31 - 2 or (len(cand_poly) > 0 and int(cand_poly.max()) >= 2**30):
+        raise ValueError("too many polygons or edges for one GridIndex")
+    blob = np.zeros(total, dtype=np.int32)
+    coords = blob.view(local.dtype)
+    blob[offset] = n_ent
+    blob[offset + 1] = n_cand
+    blob[offset + 2] = base
+    blob[offset + 3] = refcode
+    cand_b = np.repeat(np.arange(nb), n_cand)
+    blob[offset[cand_b] + 4 + np.arange(len(cand_poly)) - cand_start[cand_b]] = (
+        cand_poly << 1 | cand_flag
+    )
+    ent_b = np.repeat(np.arange(nb), n_ent)
+    k = (offset + head)[ent_b] // w + 5 * (np.arange(len(ent_loc)) - ent_start[ent_b])
+    la = local[:, 0].astype(np.float64)
+    lb = local[:, 1].astype(np.float64)
+    # the side of each edge the reference point (0, 0) lies on, by the query's formula
+    left = (local[:, 2] - la) * (0.0 - lb) - (local[:, 3] - lb) * (0.0 - la) > 0.0
+    blob[k * w] = ent_loc << 1 | left
+    for j in range(4):
+        coords[k + 1 + j] = local[:, j]
+    return blob, offset.astype(np.int32)
+
+
+def _local_edges(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    col: IntArray,
+    row: IntArray,
+    cx: FloatArray,
+    cy: FloatArray,
+    coord_type: type[np.floating[Any]],
+) -> LocalArray:
+    """Edges a → b of cells (col, row) relative to their reference points (cx, cy).
+
+    An edge reaching beyond the 3x3 cells around its cell is first clipped to them (a query
+    segment never leaves its cell, so nothing it could cross is lost); the clipping runs in
+    the edge's canonical direction, so the two copies of an edge shared by two polygons stay
+    identical. The values are then small, and even float32 keeps them to ~1e-7 cells.
+    """
+    local = np.empty((len(ax), 4), dtype=coord_type)
+    local[:, 0] = ax - cx
+    local[:, 1] = ay - cy
+    local[:, 2] = bx - cx
+    local[:, 3] = by - cy
+    beyond = (np.minimum(ax, bx) < col - 1) | (np.maximum(ax, bx) > col + 2)
+    beyond |= (np.minimum(ay, by) < row - 1) | (np.maximum(ay, by) > row + 2)
+    if beyond.any():
+        i = np.flatnonzero(beyond)
+        ci, ri = col[i].astype(np.float64), row[i].astype(np.float64)
+        clipped = _clip(ax[i], ay[i], bx[i], by[i], ci - 1, ci + 2, ri - 1, ri + 2)
+        for j, (value, centre) in enumerate(zip(clipped, (cx, cy, cx, cy), strict=True)):
+            local[i, j] = value - centre[i]
+    return local
+
+
+def _clip(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    xlo: FloatArray,
+    xhi: FloatArray,
+    ylo: FloatArray,
+    yhi: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Liang-Barsky clipping of segments that meet their boxes, in canonical direction."""
+    swap = (ax > bx) | ((ax == bx) & (ay > by))
+    px, py = np.where(swap, bx, ax), np.where(swap, by, ay)
+    qx, qy = np.where(swap, ax, bx), np.where(swap, ay, by)
+    dx, dy = qx - px, qy - py
+    t0 = np.zeros(len(ax))
+    t1 = np.ones(len(ax))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, d, lo, hi in ((px, dx, xlo, xhi), (py, dy, ylo, yhi)):
+            ta = (lo - p) / d
+            tb = (hi - p) / d
+            moving = d != 0
+            t0 = np.where(moving, np.maximum(t0, np.minimum(ta, tb)), t0)
+            t1 = np.where(moving, np.minimum(t1, np.maximum(ta, tb)), t1)
+    spx = np.where(t0 > 0, px + t0 * dx, px)
+    spy = np.where(t0 > 0, py + t0 * dy, py)
+    sqx = np.where(t1 < 1, px + t1 * dx, qx)
+    sqy = np.where(t1 < 1, py + t1 * dy, qy)
+    return (
+        np.where(swap, sqx, spx),
+        np.where(swap, sqy, spy),
+        np.where(swap, spx, sqx),
+        np.where(swap, spy, sqy),
+    )
+
+
+def _line_gap(local: LocalArray) -> FloatArray:
+    """Distance (cell units) from the reference point (0, 0) to the line of each local edge."""
+    ax, ay, bx, by = local.T.astype(np.float64)
     dx = bx - ax
     dy = by - ay
-    return np.abs(dx * (py - ay) - dy * (px - ax)) / np.hypot(dx, dy)
+    length = np.hypot(dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(dx * ay - dy * ax) / length
+    gap[length == 0] = np.inf  # collapsed by rounding: can never be crossed
+    return gap
+
+
+def _too_close(local: LocalArray) -> npt.NDArray[np.bool_]:
+    """Edges whose line passes within ``_REF_TOLERANCE`` of the reference point (0, 0)."""
+    ax, ay, bx, by = local.T.astype(np.float64)
+    dx = bx - ax
+    dy = by - ay
+    cross = dx * ay - dy * ax
+    length2 = dx * dx + dy * dy
+    return (cross * cross <= _REF_TOLERANCE**2 * length2) & (length2 > 0)
+
+
+def _best_reference(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    col: int,
+    row: int,
+    coord_type: type[np.floating[Any]],
+) -> tuple[int, LocalArray]:
+    """The reference point of cell (col, row) farthest from the lines of the cell's edges.
+
+    Far from every line, neither the inside flags nor the side of each edge the point lies
+    on are in doubt, and a segment from it can only graze an edge where it ends next to it.
+    Returns the point's code and the cell's edges local to it.
+    """
+    n = len(ax)
+    cols = np.full(n, col, dtype=np.int64)
+    rows = np.full(n, row, dtype=np.int64)
+    best_code, best_gap = 0, -1.0
+    best_local = np.zeros((n, 4), dtype=coord_type)
+    for code in range(1, len(_REF_POINTS)):
+        cx = np.full(n, col + _REF_POINTS[code][0])
+        cy = np.full(n, row + _REF_POINTS[code][1])
+        local = _local_edges(ax, ay, bx, by, cols, rows, cx, cy, coord_type)
+        gap = float(_line_gap(local).min())
+        if gap > best_gap:
+            best_code, best_gap, best_local = code, gap, local
+    return best_code, best_local
 
 
 def _ray_parity(

@@ -11,7 +11,8 @@ from gridgov.geo.api import region_detail_data, staff_data
 
 
 def _error_page(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return render(request, "core/error.html", {"message": exc.message}, status=exc.status)
+    context = {"message": exc.message, "status": exc.status}
+    return render(request, "core/error.html", context, status=exc.status)
 
 
 @login_required

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     n_points = args.points or (200_000 if args.quick else 2_000_000)
     n_grids = args.grids or (10_000 if args.quick else 50_000)
     n_single = 20_000 if args.quick else 100_000
-    repeat = 1 if args.quick else 3
+    repeat = 2 if args.quick else 3
 
     info = machine()
     print(

@@ -19,6 +19,20 @@ def world(db: None) -> World:
     return build_world()
 
 
+@pytest.fixture
+def english() -> Generator[None, None, None]:
+    """Run the test in English, for tests that assert the (English) wording of messages.
+
+    The UI defaults to Simplified Chinese; messages are translated when they are raised, so a
+    direct call of an action or a command answers in the active language. Requests from the test
+    client choose their own language: send ``Accept-Language: en`` there instead.
+    """
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings: Any) -> None:
     """Tests render templates without running collectstatic first."""

@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from gridgov.accounts.models import UNIT_ROLES, ApiToken, Role, RoleAssignment, Unit, User
 from gridgov.accounts.selectors import forget_assignments
@@ -36,9 +37,12 @@ def user_create(
 ) -> User:
     username = username.strip()
     if not username:
-        raise DomainError("a username is required", detail={"field": "username"})
+        raise DomainError(_("a username is required"), detail={"field": "username"})
     if User.objects.filter(username=username).exists():
-        raise DomainError(f"the username {username!r} is taken", detail={"field": "username"})
+        raise DomainError(
+            _("the username %(username)s is taken") % {"username": repr(username)},
+            detail={"field": "username"},
+        )
     user = User(username=username, display_name=display_name, email=email, work_phone=work_phone)
     if password:
         if check_password:
@@ -58,16 +62,23 @@ def role_assign(
     *, user: User, role: str, region: Region | None = None, unit: Unit | None = None
 ) -> RoleAssignment:
     if role not in Role.values:
-        raise DomainError(f"unknown role {role!r}; roles are {', '.join(Role.values)}")
+        raise DomainError(
+            _("unknown role %(role)s; roles are %(roles)s")
+            % {"role": repr(role), "roles": ", ".join(Role.values)}
+        )
     if role in UNIT_ROLES:
         if unit is None or region is not None:
-            raise DomainError(f"the role {role} is held for a unit, not a region")
+            raise DomainError(
+                _("the role %(role)s is held for a unit, not a region") % {"role": role}
+            )
     else:
         if unit is not None:
-            raise DomainError(f"the role {role} is held in a region, not for a unit")
+            raise DomainError(
+                _("the role %(role)s is held in a region, not for a unit") % {"role": role}
+            )
         if region is None and role != Role.ADMINISTRATOR:
-            raise DomainError(f"the role {role} needs a region")
-    assignment, _ = RoleAssignment.objects.get_or_create(
+            raise DomainError(_("the role %(role)s needs a region") % {"role": role})
+    assignment, _created = RoleAssignment.objects.get_or_create(
         user=user, role=role, region=region, unit=unit
     )
     forget_assignments(user)
@@ -83,7 +94,7 @@ def role_revoke(*, assignment: RoleAssignment) -> None:
 
 @transaction.atomic
 def unit_create(*, code: str, name: str, kind: str, regions: list[Region] | None = None) -> Unit:
-    unit, _ = Unit.objects.update_or_create(code=code, defaults={"name": name, "kind": kind})
+    unit, _created = Unit.objects.update_or_create(code=code, defaults={"name": name, "kind": kind})
     if regions is not None:
         unit.regions.set(regions)
     return unit
@@ -94,12 +105,12 @@ def token_create(*, user: User, name: str, days: int | None = None) -> tuple[Api
     """Create a token and return it with its secret, which is shown once and never stored."""
     name = name.strip()
     if not name:
-        raise DomainError("a token needs a name", detail={"field": "name"})
+        raise DomainError(_("a token needs a name"), detail={"field": "name"})
     if len(name) > 80:
-        raise DomainError("a token name has at most 80 characters", detail={"field": "name"})
+        raise DomainError(_("a token name has at most 80 characters"), detail={"field": "name"})
     days = settings.GRIDGOV_API_TOKEN_DAYS if days is None else days
     if not 1 <= days <= 3650:
-        raise DomainError("a token lives 1 to 3650 days", detail={"field": "days"})
+        raise DomainError(_("a token lives 1 to 3650 days"), detail={"field": "days"})
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
@@ -116,7 +127,7 @@ def token_create(*, user: User, name: str, days: int | None = None) -> tuple[Api
 def token_revoke(*, user: User, token_uuid: str) -> ApiToken:
     token = ApiToken.objects.filter(user=user, uuid=token_uuid).first()
     if token is None:
-        raise NotFound("no such token of yours", detail={"token": str(token_uuid)})
+        raise NotFound(_("no such token of yours"), detail={"token": str(token_uuid)})
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from gridgov.accounts.models import STAFF_ROLES, UNIT_ROLES, Role, RoleAssignment, Unit, User
 from gridgov.core.scope import Scope
@@ -110,5 +111,5 @@ def current_user(request: Any) -> User:
     if not isinstance(user, User):
         from gridgov.core.errors import PermissionDenied
 
-        raise PermissionDenied("authentication required")
+        raise PermissionDenied(_("authentication required"))
     return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -71,8 +72,10 @@ def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Http
         loc = ".".join(
             str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "payload")
         )
-        problems.append(f"{loc or 'input'}: {err.get('msg', 'invalid')}")
-    message = "invalid input: " + "; ".join(problems[:5])
+        where = loc or _("input")
+        what = err.get("msg") or _("invalid")
+        problems.append(f"{where}: {what}")
+    message = _("invalid input: %(problems)s") % {"problems": "; ".join(problems[:5])}
     return _error(
         request,
         message,
@@ -88,7 +91,7 @@ def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Http
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, "authentication required: send a valid API token or log in", 401)
+    return _error(request, _("authentication required: send a valid API token or log in"), 401)
 
 
 @api.exception_handler(HttpError)

@@ -21,17 +21,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from shapely.errors import GEOSException
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
-from gridgov.geo.checks import Problem, check_children
+from gridgov.geo.checks import Problem, check_children, kind_label
 from gridgov.geo.codes import (
     LEGACY_GRID_LENGTH,
     LEVEL_LENGTH,
     CodeError,
     grid_code,
+    level_noun,
     level_of,
     normalise_code,
     parent_code,
@@ -57,6 +60,26 @@ _CHUNK = 2000
 MAX_FEATURES = 50_000
 MAX_HOUSEHOLDS = 10_000_000
 _LEVEL_ORDER = {level: i for i, level in enumerate(("district", "street", "community", "grid"))}
+#: A feature's status in a report as words (``FeatureReport.status`` stays the code).
+_STATUS_LABELS = {
+    "added": gettext_lazy("added"),
+    "updated": gettext_lazy("updated"),
+    "unchanged": gettext_lazy("unchanged"),
+    "error": gettext_lazy("error"),
+}
+#: The children of a level, as named in a gap warning.
+_CHILD_NOUNS = {
+    "district": gettext_lazy("streets"),
+    "street": gettext_lazy("communities"),
+    "community": gettext_lazy("grids"),
+}
+
+
+def _more(shown: str, total: int, limit: int) -> str:
+    """``shown`` followed by "and N more" when ``total`` exceeds ``limit``."""
+    if total <= limit:
+        return shown
+    return _("%(shown)s and %(count)s more") % {"shown": shown, "count": total - limit}
 
 
 def default_grid_name(sequence: int) -> str:
@@ -99,7 +122,9 @@ class RowError:
         return {"file": self.file, "line": self.line, "code": self.code, "message": self.message}
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.file else f"line {self.line}"
+        where = (
+            f"{self.file}:{self.line}" if self.file else _("line %(line)s") % {"line": self.line}
+        )
         code = f" {self.code}" if self.code else ""
         return f"{where}{code}: {self.message}"
 
@@ -146,29 +171,46 @@ class ImportReport:
     def text(self, *, limit: int = 50) -> str:
         lines = []
         for name, layout, encoding in zip(self.files, self.layouts, self.encodings, strict=False):
-            lines.append(f"{name}: {layout} layout, {encoding}")
+            lines.append(
+                _("%(file)s: %(layout)s layout, %(encoding)s")
+                % {"file": name, "layout": layout, "encoding": encoding}
+            )
         if self.district:
             lines.append(
-                f"only the subtree of {self.district}; {self.skipped} rows outside it skipped"
+                ngettext(
+                    "only the subtree of %(district)s; %(count)s row outside it skipped",
+                    "only the subtree of %(district)s; %(count)s rows outside it skipped",
+                    self.skipped,
+                )
+                % {"district": self.district, "count": self.skipped}
             )
         if self.errors:
-            lines.append(f"{len(self.errors)} errors; nothing was written:")
+            lines.append(
+                ngettext(
+                    "%(count)s error; nothing was written:",
+                    "%(count)s errors; nothing was written:",
+                    len(self.errors),
+                )
+                % {"count": len(self.errors)}
+            )
             lines.extend(f"  {e}" for e in self.errors[:limit])
             if len(self.errors) > limit:
-                lines.append(f"  ... and {len(self.errors) - limit} more")
+                lines.append(
+                    "  " + _("... and %(count)s more") % {"count": len(self.errors) - limit}
+                )
             return "\n".join(lines)
         lines.append(
-            f"{self.added} added, {self.changed} changed, {self.unchanged} unchanged "
-            f"({self.rows} rows read)"
+            _("%(added)s added, %(changed)s changed, %(unchanged)s unchanged (%(rows)s rows read)")
+            % {
+                "added": self.added,
+                "changed": self.changed,
+                "unchanged": self.unchanged,
+                "rows": self.rows,
+            }
         )
         if self.changed_codes:
-            shown = ", ".join(self.changed_codes[:limit])
-            more = (
-                f" and {len(self.changed_codes) - limit} more"
-                if len(self.changed_codes) > limit
-                else ""
-            )
-            lines.append(f"changed: {shown}{more}")
+            shown = _more(", ".join(self.changed_codes[:limit]), len(self.changed_codes), limit)
+            lines.append(_("changed: %(codes)s") % {"codes": shown})
         return "\n".join(lines)
 
 
@@ -193,7 +235,8 @@ def decode_text(raw: bytes) -> tuple[str, str]:
         return raw.decode("gb18030"), "GBK"
     except UnicodeDecodeError as exc:
         raise DomainError(
-            f"the file is neither UTF-8 nor GBK text (undecodable byte at offset {exc.start})"
+            _("the file is neither UTF-8 nor GBK text (undecodable byte at offset %(offset)s)")
+            % {"offset": exc.start}
         ) from exc
 
 
@@ -221,18 +264,22 @@ def _read_divisions(path: Path, *, district: str | None, report: ImportReport) -
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DomainError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise DomainError(
+            _("cannot read %(path)s: %(error)s") % {"path": path, "error": exc.strerror or exc}
+        ) from exc
     text, encoding = decode_text(raw)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
-        raise DomainError(f"{path.name} is empty")
+        raise DomainError(_("%(file)s is empty") % {"file": path.name})
     layout = _layout(header)
     if layout is None:
         raise DomainError(
-            f"{path.name}: unknown header {','.join(header)!r}; expected "
-            "code,name,level,parent_code "
-            "or a china-division areas.csv / streets.csv / villages.csv"
+            _(
+                "%(file)s: unknown header %(header)s; expected code,name,level,parent_code "
+                "or a china-division areas.csv / streets.csv / villages.csv"
+            )
+            % {"file": path.name, "header": repr(",".join(header))}
         )
     report.files.append(path.name)
     report.layouts.append(layout)
@@ -268,8 +315,15 @@ def _read_divisions(path: Path, *, district: str | None, report: ImportReport) -
             stated = cell(values, "level").lower()
             if stated != level:
                 fail(
-                    f"the level {stated or '(empty)'!r} does not match the code, which has "
-                    f"{len(code)} digits (a {level} code)"
+                    _(
+                        "the level %(stated)s does not match the code, which has %(digits)s "
+                        "digits (a %(level)s code)"
+                    )
+                    % {
+                        "stated": repr(stated) if stated else _("(empty)"),
+                        "digits": len(code),
+                        "level": level_noun(level),
+                    }
                 )
                 continue
             parent_given = cell(values, "parent_code")
@@ -277,28 +331,38 @@ def _read_divisions(path: Path, *, district: str | None, report: ImportReport) -
             expected_level, parent_column = _LAYOUT_LEVEL[layout]
             if level != expected_level:
                 fail(
-                    f"a {layout.split()[-1]} file holds {expected_level} codes, "
-                    f"this is a {level} code"
+                    _("a %(file)s file holds %(expected)s codes, this is a %(level)s code")
+                    % {
+                        "file": layout.split()[-1],
+                        "expected": level_noun(expected_level),
+                        "level": level_noun(level),
+                    }
                 )
                 continue
             parent_given = cell(values, parent_column)
         if level == "district":
             if parent_given and not code.startswith(parent_given):
-                fail(f"the parent code {parent_given} is not the start of the code")
+                fail(
+                    _("the parent code %(parent)s is not the start of the code")
+                    % {"parent": parent_given}
+                )
                 continue
         else:
             expected_parent = parent_code(code)
             if parent_given and parent_given != expected_parent:
                 fail(
-                    f"the parent code {parent_given} does not match the code (its parent is "
-                    f"{expected_parent})"
+                    _(
+                        "the parent code %(parent)s does not match the code (its parent is "
+                        "%(expected)s)"
+                    )
+                    % {"parent": parent_given, "expected": expected_parent}
                 )
                 continue
         if not name:
-            fail("the name is empty")
+            fail(_("the name is empty"))
             continue
         if len(name) > 100:
-            fail(f"the name has {len(name)} characters; at most 100")
+            fail(_("the name has %(count)s characters; at most 100") % {"count": len(name)})
             continue
         rows.append(_Division(file=path.name, line=line, code=code, name=name, level=level))
     return rows
@@ -324,7 +388,9 @@ def regions_import_divisions(
         try:
             district = normalise_code(district, expect_level="district")
         except CodeError as exc:
-            raise DomainError(f"--district: {exc}", detail={"district": district}) from exc
+            raise DomainError(
+                _("--district: %(error)s") % {"error": exc}, detail={"district": district}
+            ) from exc
     report = ImportReport(district=district)
     rows: list[_Division] = []
     for p in paths:
@@ -341,9 +407,15 @@ def regions_import_divisions(
                     file=row.file,
                     line=row.line,
                     code=row.code,
-                    message="the code appears twice with different names: "
-                    f"{first.file}:{first.line} "
-                    f"{first.name!r} and here {row.name!r}",
+                    message=_(
+                        "the code appears twice with different names: %(where)s %(first)s and "
+                        "here %(second)s"
+                    )
+                    % {
+                        "where": f"{first.file}:{first.line}",
+                        "first": repr(first.name),
+                        "second": repr(row.name),
+                    },
                 )
             )
     existing = (
@@ -358,17 +430,20 @@ def regions_import_divisions(
         assert parent is not None
         if parent not in by_code and parent not in existing:
             hint = (
-                "import areas.csv (districts) with it"
+                _("import areas.csv (districts) with it")
                 if row.level == "street"
-                else "import its street first, or give streets.csv with it"
+                else _("import its street first, or give streets.csv with it")
             )
             report.errors.append(
                 RowError(
                     file=row.file,
                     line=row.line,
                     code=row.code,
-                    message=f"unknown parent {parent}: it is neither in the file nor in the "
-                    f"database; {hint}",
+                    message=_(
+                        "unknown parent %(parent)s: it is neither in the file nor in the "
+                        "database; %(hint)s"
+                    )
+                    % {"parent": parent, "hint": hint},
                 )
             )
     report.errors.sort(key=lambda e: (e.file, e.line))
@@ -484,7 +559,8 @@ class GeoImportReport:
         ]
         if self.strict:
             found.extend(
-                f"warning treated as an error (strict): {w.message}" for w in self.warnings
+                _("warning treated as an error (strict): %(warning)s") % {"warning": w.message}
+                for w in self.warnings
             )
         return found
 
@@ -519,85 +595,97 @@ class GeoImportReport:
         lines = []
         for f in self.features:
             head = f"features[{f.index}] {f.code or '?'} {f.name}".rstrip()
-            lines.append(f"{head}: {f.status}")
-            lines.extend(f"    error: {p}" for p in f.problems)
-            lines.extend(f"    note: {n}" for n in f.notes)
-            lines.extend(f"    warning: {w}" for w in f.warnings)
+            status = str(_STATUS_LABELS.get(f.status, f.status))
+            lines.append(f"{head}: {status}")
+            lines.extend("    " + _("error: %(text)s") % {"text": p} for p in f.problems)
+            lines.extend("    " + _("note: %(text)s") % {"text": n} for n in f.notes)
+            lines.extend("    " + _("warning: %(text)s") % {"text": w} for w in f.warnings)
         if self.warnings:
-            lines.append("checks:")
-            lines.extend(f"  {w.kind}: {w.message}" for w in self.warnings)
+            lines.append(_("checks:"))
+            lines.extend(f"  {kind_label(w.kind)}: {w.message}" for w in self.warnings)
         s = self.summary()
         lines.append(
-            f"{s['features']} features: {s['added']} added, {s['updated']} updated, "
-            f"{s['unchanged']} unchanged; {s['errors']} errors, {s['warnings']} warnings"
+            _(
+                "%(features)s features: %(added)s added, %(updated)s updated, "
+                "%(unchanged)s unchanged; %(errors)s errors, %(warnings)s warnings"
+            )
+            % s
         )
         if not self.ok:
-            lines.append("nothing was written (the import is all-or-nothing)")
+            lines.append(_("nothing was written (the import is all-or-nothing)"))
             if self.strict and self.warnings:
-                lines.append("--strict treats warnings as errors")
+                lines.append(_("--strict treats warnings as errors"))
         elif self.dry_run:
-            lines.append("dry run: nothing was written")
+            lines.append(_("dry run: nothing was written"))
         return "\n".join(lines)
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
+    raise ValueError(_("%(name)s is not a valid JSON number") % {"name": name})
 
 
 def load_geojson(data: Any = None, path: str | Path | None = None) -> Any:
     """Parse GeoJSON from a mapping, text, bytes or a file; DomainError (400) naming the problem."""
     if (data is None) == (path is None):
-        raise DomainError("give either the GeoJSON data or a path")
+        raise DomainError(_("give either the GeoJSON data or a path"))
     if path is not None:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise DomainError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise DomainError(
+                _("cannot read %(path)s: %(error)s") % {"path": path, "error": exc.strerror or exc}
+            ) from exc
     if isinstance(data, bytes | bytearray):
         try:
             data = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DomainError(
-                f"the file is not UTF-8 text (undecodable byte at offset {exc.start}); "
-                "GeoJSON is UTF-8"
+                _(
+                    "the file is not UTF-8 text (undecodable byte at offset %(offset)s); "
+                    "GeoJSON is UTF-8"
+                )
+                % {"offset": exc.start}
             ) from exc
     if isinstance(data, str):
         try:
             data = json.loads(data, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise DomainError(
-                f"the file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                _("the file is not valid JSON: %(error)s at line %(line)s column %(column)s")
+                % {"error": exc.msg, "line": exc.lineno, "column": exc.colno},
                 detail={"line": exc.lineno, "column": exc.colno},
             ) from exc
         except ValueError as exc:
-            raise DomainError(f"the file is not valid JSON: {exc}") from exc
+            raise DomainError(_("the file is not valid JSON: %(error)s") % {"error": exc}) from exc
         except RecursionError as exc:
-            raise DomainError("the file is not usable JSON: it is nested too deeply") from exc
+            raise DomainError(_("the file is not usable JSON: it is nested too deeply")) from exc
     return data
 
 
 def _features(data: Any) -> list[Any]:
     if not isinstance(data, dict):
-        raise DomainError("GeoJSON must be an object: a FeatureCollection or a Feature")
+        raise DomainError(_("GeoJSON must be an object: a FeatureCollection or a Feature"))
     kind = data.get("type")
     if kind == "FeatureCollection":
         features = data.get("features")
         if not isinstance(features, list):
-            raise DomainError("the FeatureCollection has no list of features")
+            raise DomainError(_("the FeatureCollection has no list of features"))
         if len(features) > MAX_FEATURES:
             raise DomainError(
-                f"the file has {len(features):,} features; at most {MAX_FEATURES:,} per import "
-                "(split it)",
+                _("the file has %(count)s features; at most %(limit)s per import (split it)")
+                % {"count": f"{len(features):,}", "limit": f"{MAX_FEATURES:,}"},
                 status=413,
             )
         return features
     if kind == "Feature":
         return [data]
     if kind in ("Polygon", "MultiPolygon"):
-        raise DomainError("a bare geometry has no code; wrap it in a Feature with properties.code")
+        raise DomainError(
+            _("a bare geometry has no code; wrap it in a Feature with properties.code")
+        )
     raise DomainError(
-        f"GeoJSON of type {str(kind)[:40]!r} cannot be imported; "
-        "give a FeatureCollection or a Feature"
+        _("GeoJSON of type %(type)s cannot be imported; give a FeatureCollection or a Feature")
+        % {"type": repr(str(kind)[:40])}
     )
 
 
@@ -623,16 +711,17 @@ def _plan_feature(
 ) -> tuple[str | None, BaseGeometry | None, dict[str, Any]]:
     """Read code, properties and geometry of one feature; problems go into ``report``."""
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        report.problems.append("not a GeoJSON Feature")
+        report.problems.append(_("not a GeoJSON Feature"))
         return None, None, {}
     properties = feature.get("properties")
     if not isinstance(properties, dict):
         properties = {}
-    _, raw_code = _first(properties, CODE_KEYS)
+    _key, raw_code = _first(properties, CODE_KEYS)
     code: str | None = None
     if raw_code is None:
         report.problems.append(
-            "no code in the properties (looked for " + ", ".join(CODE_KEYS[:6]) + ", ...)"
+            _("no code in the properties (looked for %(keys)s, ...)")
+            % {"keys": ", ".join(CODE_KEYS[:6])}
         )
     else:
         try:
@@ -645,7 +734,8 @@ def _plan_feature(
             report.level = level_of(code)
             if len(str(raw_code).strip()) == LEGACY_GRID_LENGTH:
                 report.notes.append(
-                    f"legacy 14-digit grid code {str(raw_code).strip()} read as {code}"
+                    _("legacy 14-digit grid code %(legacy)s read as %(code)s")
+                    % {"legacy": str(raw_code).strip(), "code": code}
                 )
             stated = properties.get("level")
             if (
@@ -655,9 +745,10 @@ def _plan_feature(
                 and stated.lower() != report.level
             ):
                 report.problems.append(
-                    f"properties.level is {stated!r} but {code} is a {report.level} code"
+                    _("properties.level is %(stated)s but %(code)s is a %(level)s code")
+                    % {"stated": repr(stated), "code": code, "level": level_noun(report.level)}
                 )
-    _, name = _first(properties, NAME_KEYS)
+    _key, name = _first(properties, NAME_KEYS)
     extra: dict[str, Any] = {}
     if name is not None:
         extra["name"] = str(name).strip()[:100]
@@ -666,7 +757,9 @@ def _plan_feature(
     if grid_type is not None:
         value = _GRID_TYPES.get(str(grid_type).strip())
         if value is None:
-            report.problems.append(f"grid_type {grid_type!r} is not base or dedicated")
+            report.problems.append(
+                _("grid_type %(value)s is not base or dedicated") % {"value": repr(grid_type)}
+            )
         else:
             extra["grid_type"] = value
     households = properties.get("target_households")
@@ -677,14 +770,15 @@ def _plan_feature(
             or not 0 <= households <= MAX_HOUSEHOLDS
         ):
             report.problems.append(
-                f"target_households must be a whole number from 0 to {MAX_HOUSEHOLDS:,}"
+                _("target_households must be a whole number from 0 to %(max)s")
+                % {"max": f"{MAX_HOUSEHOLDS:,}"}
             )
         else:
             extra["target_households"] = households
 
     raw_geometry = feature.get("geometry")
     if raw_geometry is None:
-        report.problems.append("the feature has no geometry")
+        report.problems.append(_("the feature has no geometry"))
         return code, None, extra
     try:
         geom = parse_geometry(raw_geometry, max_vertices=max_vertices)
@@ -692,26 +786,36 @@ def _plan_feature(
         if problem:
             if not repair:
                 report.problems.append(
-                    f"the polygon is not valid: {problem}; fix it, or import with repair "
-                    "(--repair) to have it repaired"
+                    _(
+                        "the polygon is not valid: %(problem)s; fix it, or import with repair "
+                        "(--repair) to have it repaired"
+                    )
+                    % {"problem": problem}
                 )
                 return code, None, extra
             geom, change_m2, change_pct = repair_geometry(geom)
             report.area_change_m2 = round(change_m2, 1)
             report.area_change_pct = None if change_pct is None else round(change_pct, 4)
             if abs(change_m2) < 0.5:
-                change = "the area did not change (under 1 m²)"
+                change = _("the area did not change (under 1 m²)")
+            elif change_pct is None:
+                change = _("the area changed by %(change)s m²") % {"change": f"{change_m2:+,.1f}"}
             else:
-                pct = "" if change_pct is None else f" ({change_pct:+.4f} %)"
-                change = f"the area changed by {change_m2:+,.1f} m²{pct}"
-            report.notes.append(f"repaired ({problem}); {change}")
+                change = _("the area changed by %(change)s m² (%(percent)s)") % {
+                    "change": f"{change_m2:+,.1f}",
+                    "percent": f"{change_pct:+.4f} %",
+                }
+            report.notes.append(
+                _("repaired (%(problem)s); %(change)s") % {"problem": problem, "change": change}
+            )
         return code, geom, extra
     except _GEOMETRY_FAILURES as exc:
         report.problems.append(
-            getattr(exc, "message", None) or f"the geometry could not be read: {exc}"
+            getattr(exc, "message", None)
+            or _("the geometry could not be read: %(error)s") % {"error": exc}
         )
     except RecursionError:
-        report.problems.append("the geometry is nested too deeply")
+        report.problems.append(_("the geometry is nested too deeply"))
     return code, None, extra
 
 
@@ -754,9 +858,9 @@ def regions_import_geojson(
         if code is not None:
             first = first_index.get(code)
             if first is not None:
-                message = (
-                    f"the code {code} appears twice: features[{first.index}] and features[{index}]"
-                )
+                message = _(
+                    "the code %(code)s appears twice: features[%(first)s] and features[%(second)s]"
+                ) % {"code": code, "first": first.index, "second": index}
                 fr.problems.append(message)
                 if message not in first.problems:
                     first.problems.append(message)
@@ -764,13 +868,14 @@ def regions_import_geojson(
                 first_index[code] = fr
         planned.append((fr, code, geom, extra))
 
-    codes = [code for _, code, _, _ in planned if code]
+    codes = [code for _fr, code, _geom, _extra in planned if code]
     if user is not None:
         refused = sorted({c for c in codes if not is_administrator(user, region_code=c)})
         if refused:
             shown = ", ".join(refused[:10]) + (" ..." if len(refused) > 10 else "")
             raise PermissionDenied(
-                f"you do not administer {len(refused)} of the regions in the file: {shown}",
+                _("you do not administer %(count)s of the regions in the file: %(codes)s")
+                % {"count": len(refused), "codes": shown},
                 detail={"codes": refused[:100]},
             )
     existing = _existing([*codes, *(p for p in (parent_code(c) for c in codes) if p)])
@@ -785,15 +890,24 @@ def regions_import_geojson(
                 community = existing.get(code[:12])
                 if community is None:
                     fr.problems.append(
-                        f"the grid's community {code[:12]} does not exist; "
-                        "import the divisions first"
+                        _(
+                            "the grid's community %(community)s does not exist; "
+                            "import the divisions first"
+                        )
+                        % {"community": code[:12]}
                     )
                 else:
-                    fr.notes.append(f"new grid in {community.name} ({community.code})")
+                    fr.notes.append(
+                        _("new grid in %(name)s (%(code)s)")
+                        % {"name": community.name, "code": community.code}
+                    )
             else:
                 fr.problems.append(
-                    f"unknown {fr.level} code {code}: import the divisions first "
-                    "(gridgov regions import-divisions)"
+                    _(
+                        "unknown %(level)s code %(code)s: import the divisions first "
+                        "(gridgov regions import-divisions)"
+                    )
+                    % {"level": level_noun(fr.level), "code": code}
                 )
         if geom is None or fr.problems:
             continue
@@ -801,7 +915,8 @@ def regions_import_geojson(
             fields = region_fields_from_geometry(geom)
         except _GEOMETRY_FAILURES as exc:
             fr.problems.append(
-                getattr(exc, "message", None) or f"the geometry could not be used: {exc}"
+                getattr(exc, "message", None)
+                or _("the geometry could not be used: %(error)s") % {"error": exc}
             )
             continue
         fr.area_m2 = fields["area_m2"]
@@ -926,7 +1041,7 @@ def regions_check(*, parent_codes: Sequence[str]) -> list[Problem]:
         if not children:
             continue
         shapes: list[tuple[str, BaseGeometry]] = []
-        for child_code, _, geometry in children:
+        for child_code, _name, geometry in children:
             try:
                 shapes.append((child_code, shape(geometry)))
             except _GEOMETRY_FAILURES:
@@ -937,17 +1052,15 @@ def regions_check(*, parent_codes: Sequence[str]) -> list[Problem]:
                 parent_shape = shape(region.geometry)
             except _GEOMETRY_FAILURES:
                 parent_shape = None
-        noun = {"district": "streets", "street": "communities", "community": "grids"}.get(
-            region.level, "parts"
-        )
+        noun = _CHILD_NOUNS.get(region.level)
         problems.extend(
             check_children(
                 parent_shape,
                 shapes,
                 parent_code=region.code,
                 parent_label=f"{region.name} ({region.code})",
-                child_labels={c: n for c, n, _ in children},
-                child_noun=noun,
+                child_labels={c: n for c, n, _geometry in children},
+                child_noun=str(noun) if noun is not None else None,
             )
         )
     return problems
@@ -966,7 +1079,10 @@ def regions_export_geojson(
     qs = qs.filter(geometry__isnull=False)
     if level:
         if level not in Level.values:
-            raise DomainError(f"unknown level {level!r}; levels are {', '.join(Level.values)}")
+            raise DomainError(
+                _("unknown level %(level)s; levels are %(levels)s")
+                % {"level": repr(level), "levels": ", ".join(Level.values)}
+            )
         qs = qs.filter(level=level)
     if under:
         qs = qs.filter(code__startswith=under.strip())
@@ -1066,35 +1182,49 @@ class GridGenResult:
         }
 
     def text(self) -> str:
+        per_grid = f"{self.per_grid:,.0f}"
         size = (
-            f"{self.per_grid:,.0f} households"
+            _("%(count)s households") % {"count": per_grid}
             if self.mode == "households"
-            else f"{self.per_grid:,.0f} m²"
+            else _("%(value)s m²") % {"value": per_grid}
         )
         lines = [
-            f"{self.community_name} ({self.community_code}): {len(self.grids)} grids of about "
-            f"{size}; {self.total_households} households in all"
+            _(
+                "%(name)s (%(code)s): %(count)s grids of about %(size)s; "
+                "%(households)s households in all"
+            )
+            % {
+                "name": self.community_name,
+                "code": self.community_code,
+                "count": len(self.grids),
+                "size": size,
+                "households": self.total_households,
+            }
         ]
-        lines.append(f"{'code':<16} {'households':>10} {'buildings':>9} {'area m²':>12}  name")
+        headers = (_("code"), _("households"), _("buildings"), _("area m²"), _("name"))
+        lines.append(
+            f"{headers[0]:<16} {headers[1]:>10} {headers[2]:>9} {headers[3]:>12}  {headers[4]}"
+        )
         for g in self.grids:
             lines.append(
                 f"{g.code:<16} {g.households:>10} {g.buildings:>9} {g.area_m2:>12,.0f}  {g.name}"
             )
-        lines.extend(f"note: {n}" for n in self.notes)
+        lines.extend(_("note: %(text)s") % {"text": n} for n in self.notes)
         if self.problems:
-            lines.append("checks:")
-            lines.extend(f"  {p.kind}: {p.message}" for p in self.problems)
+            lines.append(_("checks:"))
+            lines.extend(f"  {kind_label(p.kind)}: {p.message}" for p in self.problems)
         else:
-            lines.append("checks: no overlaps, no gaps, nothing outside the community")
-        lines.extend(f"cannot save: {b}" for b in self.blockers)
-        lines.append("saved" if self.saved else "not saved (preview)")
+            lines.append(_("checks: no overlaps, no gaps, nothing outside the community"))
+        lines.extend(_("cannot save: %(reason)s") % {"reason": b} for b in self.blockers)
+        lines.append(_("saved") if self.saved else _("not saved (preview)"))
         return "\n".join(lines)
 
 
 def _community_outline(community: Region) -> BaseGeometry:
     if not community.geometry:
         raise DomainError(
-            f"{community.name} ({community.code}) has no outline yet; import its polygon first",
+            _("%(name)s (%(code)s) has no outline yet; import its polygon first")
+            % {"name": community.name, "code": community.code},
             detail={"community": community.code},
             status=422,
         )
@@ -1102,15 +1232,19 @@ def _community_outline(community: Region) -> BaseGeometry:
         outline = parse_geometry(community.geometry)
     except GeometryError as exc:
         raise DomainError(
-            f"the stored outline of {community.code} cannot be used: {exc.message}",
+            _("the stored outline of %(code)s cannot be used: %(error)s")
+            % {"code": community.code, "error": exc.message},
             detail={"community": community.code},
             status=422,
         ) from exc
     problem = validity_problem(outline)
     if problem:
         raise DomainError(
-            f"the outline of {community.name} ({community.code}) is not valid: {problem}; "
-            "re-import it with repair",
+            _(
+                "the outline of %(name)s (%(code)s) is not valid: %(problem)s; "
+                "re-import it with repair"
+            )
+            % {"name": community.name, "code": community.code, "problem": problem},
             detail={"community": community.code},
             status=422,
         )
@@ -1128,13 +1262,22 @@ def _blockers(grids: Sequence[Region]) -> list[str]:
     ):
         assert a.region is not None
         found.append(
-            f"{a.user.label} ({a.user.username}) is {a.get_role_display()} of grid {a.region.code}"
+            _("%(name)s (%(username)s) is %(role)s of grid %(code)s")
+            % {
+                "name": a.user.label,
+                "username": a.user.username,
+                "role": a.get_role_display(),
+                "code": a.region.code,
+            }
         )
     for unit in Unit.objects.filter(regions__in=grids).distinct().order_by("code"):
         served = sorted(
             unit.regions.filter(pk__in=[g.pk for g in grids]).values_list("code", flat=True)
         )
-        found.append(f"unit {unit.name} ({unit.code}) serves grid {', '.join(served)}")
+        found.append(
+            _("unit %(name)s (%(code)s) serves grid %(grids)s")
+            % {"name": unit.name, "code": unit.code, "grids": ", ".join(served)}
+        )
     return found
 
 
@@ -1160,27 +1303,34 @@ def grids_generate(
     if isinstance(community, str):
         found = Region.objects.filter(code=community.strip()).first()
         if found is None:
-            raise NotFound(f"no region with code {community!r}", detail={"community": community})
+            raise NotFound(
+                _("no region with code %(code)s") % {"code": repr(community)},
+                detail={"community": community},
+            )
         community = found
     if community.level != Level.COMMUNITY:
         raise DomainError(
-            f"{community.name} ({community.code}) is a {community.level}; "
-            "grids are cut from a community",
+            _("%(name)s (%(code)s) is a %(level)s; grids are cut from a community")
+            % {
+                "name": community.name,
+                "code": community.code,
+                "level": level_noun(community.level),
+            },
             detail={"community": community.code},
             status=422,
         )
     if (households_per_grid is None) == (area_m2 is None):
         raise DomainError(
-            "give exactly one of households per grid or area per grid",
+            _("give exactly one of households per grid or area per grid"),
             status=422,
             detail={"households_per_grid": households_per_grid, "area_m2": area_m2},
         )
     if households_per_grid is not None and (
         isinstance(households_per_grid, bool) or households_per_grid <= 0
     ):
-        raise DomainError("households per grid must be a positive number", status=422)
+        raise DomainError(_("households per grid must be a positive number"), status=422)
     if area_m2 is not None and not (math.isfinite(area_m2) and area_m2 > 0):
-        raise DomainError("area per grid must be a positive number of m²", status=422)
+        raise DomainError(_("area per grid must be a positive number of m²"), status=422)
     outline = _community_outline(community)
 
     buildings = list(
@@ -1205,7 +1355,8 @@ def grids_generate(
         raise DomainError(exc.message, detail={"community": community.code}, status=422) from exc
     except (GEOSException, GeometryError, ValueError) as exc:  # pragma: no cover - defensive
         raise DomainError(
-            f"the outline of {community.code} could not be cut: {exc}",
+            _("the outline of %(code)s could not be cut: %(error)s")
+            % {"code": community.code, "error": exc},
             detail={"community": community.code},
             status=422,
         ) from exc
@@ -1254,15 +1405,21 @@ def grids_generate(
     result.unassigned_households = int(weights[outside].sum())
     if result.unassigned_buildings:
         result.notes.append(
-            f"{result.unassigned_buildings} buildings ({result.unassigned_households} households) "
-            "of the community lie outside its outline and get no grid"
+            _(
+                "%(buildings)s buildings (%(households)s households) of the community lie "
+                "outside its outline and get no grid"
+            )
+            % {
+                "buildings": result.unassigned_buildings,
+                "households": result.unassigned_households,
+            }
         )
     result.problems = check_children(
         outline,
         [(g.code, g.polygon) for g in result.grids],
         parent_code=community.code,
         parent_label=f"{community.name} ({community.code})",
-        child_noun="grids",
+        child_noun=_("grids"),
     )
 
     old = list(
@@ -1272,18 +1429,26 @@ def grids_generate(
         codes = ", ".join(g.code for g in old[:5]) + (" ..." if len(old) > 5 else "")
         if not replace:
             result.blockers.append(
-                f"{community.name} ({community.code}) already has {len(old)} grids ({codes}); "
-                "replace them to save new ones"
+                _(
+                    "%(name)s (%(code)s) already has %(count)s grids (%(codes)s); "
+                    "replace them to save new ones"
+                )
+                % {
+                    "name": community.name,
+                    "code": community.code,
+                    "count": len(old),
+                    "codes": codes,
+                }
             )
         else:
             result.blockers.extend(_blockers(old))
-            result.notes.append(f"replaces the {len(old)} existing grids")
+            result.notes.append(_("replaces the %(count)s existing grids") % {"count": len(old)})
     if dry_run:
         return result
     if result.blockers:
         status = Conflict.status
         raise DomainError(
-            "cannot save the grids: " + "; ".join(result.blockers),
+            _("cannot save the grids: %(reasons)s") % {"reasons": "; ".join(result.blockers)},
             detail={"community": community.code, "blockers": result.blockers},
             status=status,
         )
@@ -1301,8 +1466,8 @@ def grids_generate(
             )
             names = sorted({str(type(o)._meta.verbose_name) for o in objects})
             raise Conflict(
-                "the existing grids are still referenced by "
-                f"{', '.join(names) or 'other records'}; cannot replace them",
+                _("the existing grids are still referenced by %(records)s; cannot replace them")
+                % {"records": ", ".join(names) or _("other records")},
                 detail={"community": community.code},
             ) from exc
     today = timezone.localdate()

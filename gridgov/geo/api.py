@@ -9,6 +9,8 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Sum
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import File, Form, Query, Router, Schema, UploadedFile
 from pydantic import Field
 
@@ -55,14 +57,16 @@ def region_out(region: Region) -> dict[str, Any]:
 
 def _check_point(lat: float, lon: float) -> None:
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise DomainError("lat and lon must be finite numbers", status=422)
+        raise DomainError(_("lat and lon must be finite numbers"), status=422)
     if not -90 <= lat <= 90:
         raise DomainError(
-            f"lat {lat} is out of range: latitude lies between -90 and 90", status=422
+            _("lat %(lat)s is out of range: latitude lies between -90 and 90") % {"lat": lat},
+            status=422,
         )
     if not -180 <= lon <= 180:
         raise DomainError(
-            f"lon {lon} is out of range: longitude lies between -180 and 180", status=422
+            _("lon %(lon)s is out of range: longitude lies between -180 and 180") % {"lon": lon},
+            status=422,
         )
 
 
@@ -73,11 +77,20 @@ def locate_answer(lon: float, lat: float) -> dict[str, Any]:
     if code is None:
         nearest, distance = loaded.nearest(lon, lat)
         if nearest is None:
-            raise NotFound("no grids are defined yet", detail={"lat": lat, "lon": lon})
+            raise NotFound(_("no grids are defined yet"), detail={"lat": lat, "lon": lon})
         grid = Region.objects.get(code=nearest)
         raise NotFound(
-            f"the point (lat {lat:.6f}, lon {lon:.6f}) lies in no grid; the nearest grid is "
-            f"{grid.name} ({grid.code}), {distance:,.0f} m away",
+            _(
+                "the point (lat %(lat)s, lon %(lon)s) lies in no grid; the nearest grid is "
+                "%(name)s (%(code)s), %(distance)s m away"
+            )
+            % {
+                "lat": f"{lat:.6f}",
+                "lon": f"{lon:.6f}",
+                "name": grid.name,
+                "code": grid.code,
+                "distance": f"{distance:,.0f}",
+            },
             detail={
                 "lat": lat,
                 "lon": lon,
@@ -111,7 +124,9 @@ def locate_bulk(request: HttpRequest, payload: LocateBulkIn) -> dict[str, Any]:
     limit = settings.GRIDGOV_LOCATE_BULK_MAX
     if len(payload.points) > limit:
         raise DomainError(
-            f"at most {limit} points per request, got {len(payload.points)}", status=413
+            _("at most %(limit)s points per request, got %(count)s")
+            % {"limit": limit, "count": len(payload.points)},
+            status=413,
         )
     pts = [to_wgs84(p.lon, p.lat, payload.crs) for p in payload.points]
     lon = np.fromiter((p[0] for p in pts), dtype=float, count=len(pts))
@@ -183,10 +198,12 @@ def _require_administrator(request: HttpRequest, region_code: str | None = None)
         else is_administrator(user) or user_has_role(user, Role.ADMINISTRATOR)
     )
     if not allowed:
-        where = f" of {region_code}" if region_code else ""
-        raise PermissionDenied(
-            f"only administrators{where} may do this", detail={"region": region_code}
+        message = (
+            _("only administrators of %(code)s may do this") % {"code": region_code}
+            if region_code
+            else _("only administrators may do this")
         )
+        raise PermissionDenied(message, detail={"region": region_code})
 
 
 @router.post(
@@ -209,23 +226,31 @@ def regions_import(
 
     _require_administrator(request)
     if file is None:
-        raise DomainError("upload the GeoJSON file as the multipart form field 'file'")
+        raise DomainError(_("upload the GeoJSON file as the multipart form field 'file'"))
     limit = settings.GRIDGOV_UPLOAD_MAX_BYTES
     if file.size is not None and file.size > limit:
         raise DomainError(
-            f"the file has {file.size:,} bytes; at most {limit:,} bytes are accepted",
+            _("the file has %(size)s bytes; at most %(limit)s bytes are accepted")
+            % {"size": f"{file.size:,}", "limit": f"{limit:,}"},
             detail={"size": file.size, "limit": limit},
             status=413,
         )
     data = file.read(limit + 1)
     if len(data) > limit:
-        raise DomainError(f"the file is larger than {limit:,} bytes", status=413)
+        raise DomainError(
+            _("the file is larger than %(limit)s bytes") % {"limit": f"{limit:,}"}, status=413
+        )
     report = regions_import_geojson(
         data=data, repair=repair, strict=strict, dry_run=dry_run, user=request.user
     )
     if not report.ok:
         raise DomainError(
-            f"the import has {len(report.errors)} errors; nothing was written",
+            ngettext(
+                "the import has %(count)s error; nothing was written",
+                "the import has %(count)s errors; nothing was written",
+                len(report.errors),
+            )
+            % {"count": len(report.errors)},
             detail=report.as_dict(),
             status=422,
         )
@@ -316,7 +341,7 @@ def _grids_generate(request: HttpRequest, payload: GridGenIn, *, dry_run: bool) 
 
     _require_administrator(request, payload.community)
     if (payload.households_per_grid is None) == (payload.area_m2 is None):
-        raise DomainError("give exactly one of households_per_grid or area_m2", status=422)
+        raise DomainError(_("give exactly one of households_per_grid or area_m2"), status=422)
     result = grids_generate(
         community=payload.community,
         households_per_grid=payload.households_per_grid,

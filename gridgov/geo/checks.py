@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import shapely
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from shapely import STRtree
 from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
@@ -31,6 +33,18 @@ MIN_WIDTH_M = 0.1
 OUTSIDE = "outside"
 OVERLAP = "overlap"
 GAP = "gap"
+#: The kinds as words for reports (``Problem.kind`` itself stays the machine-readable code).
+KIND_LABELS = {
+    OUTSIDE: gettext_lazy("outside"),
+    OVERLAP: gettext_lazy("overlap"),
+    GAP: gettext_lazy("gap"),
+    "error": gettext_lazy("error"),
+}
+
+
+def kind_label(kind: str) -> str:
+    """The translated word for a problem kind (``overlap`` -> 重叠)."""
+    return str(KIND_LABELS.get(kind, kind))
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,13 @@ def _clean(geom: BaseGeometry) -> BaseGeometry:
 
 
 def _pct(share: float) -> str:
-    return f"{share * 100:.2f} %" if share >= 0.0001 else "under 0.01 %"
+    if share >= 0.0001:
+        return f"{share * 100:.2f} %"
+    return _("under %(share)s") % {"share": "0.01 %"}
+
+
+def _m2(area: float) -> str:
+    return f"{area:,.0f}"
 
 
 def check_children(
@@ -83,13 +103,18 @@ def check_children(
     parent_code: str = "",
     parent_label: str = "",
     child_labels: dict[str, str] | None = None,
-    child_noun: str = "parts",
+    child_noun: str | None = None,
     min_area_m2: float = MIN_AREA_M2,
     min_width_m: float = MIN_WIDTH_M,
 ) -> list[Problem]:
-    """Check ``children`` (code, geometry) against ``parent`` and each other."""
+    """Check ``children`` (code, geometry) against ``parent`` and each other.
+
+    ``child_noun`` names the children in a gap message (translated, plural: "grids"); the
+    messages are translated into the active language when the check runs.
+    """
     labels = child_labels or {}
-    parent_name = parent_label or parent_code or "the parent"
+    parent_name = parent_label or parent_code or _("the parent")
+    noun = child_noun if child_noun is not None else _("parts")
     problems: list[Problem] = []
     items = [
         (code, _clean(geom)) for code, geom in children if geom is not None and not geom.is_empty
@@ -119,8 +144,16 @@ def check_children(
                         Problem(
                             kind=OUTSIDE,
                             message=(
-                                f"{name(code)} lies partly outside {parent_name}: {area:,.0f} m² "
-                                f"({_pct(share)} of it)"
+                                _(
+                                    "%(child)s lies partly outside %(parent)s: %(area)s m² "
+                                    "(%(share)s of it)"
+                                )
+                                % {
+                                    "child": name(code),
+                                    "parent": parent_name,
+                                    "area": _m2(area),
+                                    "share": _pct(share),
+                                }
                             ),
                             codes=[code, parent_code] if parent_code else [code],
                             area_m2=area,
@@ -128,7 +161,7 @@ def check_children(
                         )
                     )
 
-        geoms = np.array([geom for _, geom in items], dtype=object)
+        geoms = np.array([geom for _code, geom in items], dtype=object)
         tree = STRtree(geoms)
         pairs = tree.query(geoms, predicate="intersects")
         for i, j in sorted({(int(a), int(b)) for a, b in pairs.T if a < b}):
@@ -140,7 +173,8 @@ def check_children(
                 problems.append(
                     Problem(
                         kind=OVERLAP,
-                        message=f"{name(code_a)} and {name(code_b)} overlap by {area:,.0f} m²",
+                        message=_("%(first)s and %(second)s overlap by %(area)s m²")
+                        % {"first": name(code_a), "second": name(code_b), "area": _m2(area)},
                         codes=[code_a, code_b],
                         area_m2=area,
                         share=min(share, 1.0),
@@ -157,8 +191,16 @@ def check_children(
                     Problem(
                         kind=GAP,
                         message=(
-                            f"{_pct(share)} of {parent_name} ({area:,.0f} m²) is covered by none "
-                            f"of its {child_noun}"
+                            _(
+                                "%(share)s of %(parent)s (%(area)s m²) is covered by none "
+                                "of its %(children)s"
+                            )
+                            % {
+                                "share": _pct(share),
+                                "parent": parent_name,
+                                "area": _m2(area),
+                                "children": noun,
+                            }
                         ),
                         codes=[parent_code] if parent_code else [],
                         area_m2=area,
@@ -166,7 +208,11 @@ def check_children(
                     )
                 )
     except GEOSException as exc:  # pragma: no cover - inputs are made valid above
-        problems.append(Problem(kind="error", message=f"the geometry check failed: {exc}"))
+        problems.append(
+            Problem(
+                kind="error", message=_("the geometry check failed: %(error)s") % {"error": exc}
+            )
+        )
     return problems
 
 
@@ -187,7 +233,7 @@ def check_grids(
         parent_code=community_code,
         parent_label=community_label,
         child_labels=grid_labels,
-        child_noun="grids",
+        child_noun=_("grids"),
         min_area_m2=min_area_m2,
         min_width_m=min_width_m,
     )

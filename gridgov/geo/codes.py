@@ -7,11 +7,26 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 LEVELS = ("district", "street", "community", "grid")
 LEVEL_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
 LENGTH_LEVEL = {length: level for level, length in LEVEL_LENGTH.items()}
 LEGACY_GRID_LENGTH = 14
 _DIGITS = re.compile(r"^[0-9]+$")
+#: The level as a noun inside a sentence ("a street code"); ``Level`` holds the title-case labels.
+LEVEL_NOUNS = {
+    "district": gettext_lazy("district"),
+    "street": gettext_lazy("street"),
+    "community": gettext_lazy("community"),
+    "grid": gettext_lazy("grid"),
+}
+
+
+def level_noun(level: str) -> str:
+    """The translated noun of a level (``district`` -> 区), or the level itself if unknown."""
+    return str(LEVEL_NOUNS.get(level, level))
 
 
 class CodeError(ValueError):
@@ -24,30 +39,39 @@ def normalise_code(raw: object, *, expect_level: str | None = None) -> str:
     Raises ``CodeError`` with a message that names the problem.
     """
     if raw is None:
-        raise CodeError("the code is missing")
+        raise CodeError(_("the code is missing"))
     code = str(raw).strip()
     if isinstance(raw, float):
-        raise CodeError(f"the code {raw!r} is a number with a fraction; write codes as text")
+        raise CodeError(
+            _("the code %(code)s is a number with a fraction; write codes as text")
+            % {"code": repr(raw)}
+        )
     if not _DIGITS.match(code):
-        raise CodeError(f"the code {code!r} must contain digits only")
+        raise CodeError(_("the code %(code)s must contain digits only") % {"code": repr(code)})
     if len(code) == LEGACY_GRID_LENGTH:
         # legacy grid code: community (12) + 2-digit sequence -> community + 3-digit sequence
         code = code[:12] + "0" + code[12:]
     level = LENGTH_LEVEL.get(len(code))
     if level is None:
         raise CodeError(
-            f"the code {code!r} has {len(code)} digits; region codes have 6, 9, 12 or 15 "
-            "(or 14 for a legacy grid code)"
+            _(
+                "the code %(code)s has %(digits)s digits; region codes have 6, 9, 12 or 15 "
+                "(or 14 for a legacy grid code)"
+            )
+            % {"code": repr(code), "digits": len(code)}
         )
     if expect_level is not None and level != expect_level:
-        raise CodeError(f"the code {code!r} is a {level} code, expected a {expect_level} code")
+        raise CodeError(
+            _("the code %(code)s is a %(level)s code, expected a %(expected)s code")
+            % {"code": repr(code), "level": level_noun(level), "expected": level_noun(expect_level)}
+        )
     return code
 
 
 def level_of(code: str) -> str:
     level = LENGTH_LEVEL.get(len(code))
     if level is None:
-        raise CodeError(f"the code {code!r} is not a region code")
+        raise CodeError(_("the code %(code)s is not a region code") % {"code": repr(code)})
     return level
 
 
@@ -74,5 +98,7 @@ def child_level(level: str) -> str | None:
 
 def grid_code(community_code: str, sequence: int) -> str:
     if not 1 <= sequence <= 999:
-        raise CodeError(f"a grid sequence must be 1 to 999, got {sequence}")
+        raise CodeError(
+            _("a grid sequence must be 1 to 999, got %(sequence)s") % {"sequence": sequence}
+        )
     return f"{community_code}{sequence:03d}"

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import shapely
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
@@ -28,25 +30,28 @@ GRID_SIZE = 10.0**-DECIMALS
 _GEOD = Geod(ellps="WGS84")
 _REASON = re.compile(r"^(?P<what>[^\[]*)\[(?P<x>\S+)\s+(?P<y>\S+)\]\s*$")
 _READABLE_REASON = {
-    "ring self-intersection": "the boundary touches or crosses itself",
-    "self-intersection": "the boundary touches or crosses itself",
-    "too few points": "a ring has too few distinct points",
-    "hole lies outside shell": "a hole lies outside its outer ring",
-    "nested holes": "a hole lies inside another hole",
-    "interior is disconnected": "a hole cuts the polygon in two",
-    "nested shells": "one polygon lies inside another polygon of the same shape",
-    "duplicate rings": "a ring is repeated",
-    "invalid coordinate": "a coordinate is not a finite number",
-    "ring is not closed": "a ring is not closed",
+    "ring self-intersection": gettext_lazy("the boundary touches or crosses itself"),
+    "self-intersection": gettext_lazy("the boundary touches or crosses itself"),
+    "too few points": gettext_lazy("a ring has too few distinct points"),
+    "hole lies outside shell": gettext_lazy("a hole lies outside its outer ring"),
+    "nested holes": gettext_lazy("a hole lies inside another hole"),
+    "interior is disconnected": gettext_lazy("a hole cuts the polygon in two"),
+    "nested shells": gettext_lazy("one polygon lies inside another polygon of the same shape"),
+    "duplicate rings": gettext_lazy("a ring is repeated"),
+    "invalid coordinate": gettext_lazy("a coordinate is not a finite number"),
+    "ring is not closed": gettext_lazy("a ring is not closed"),
 }
 
 
 class GeometryError(ValueError):
-    """A geometry that cannot be used as a region polygon; the message says why and where."""
+    """A geometry that cannot be used as a region polygon; the message says why and where.
+
+    The message is translated where it is raised (the active language of the request).
+    """
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(str(message))
+        self.message = str(message)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -59,62 +64,105 @@ def _is_number(value: object) -> bool:
 def _where(polygon: int | None, ring: int, point: int | None = None) -> str:
     parts = []
     if polygon is not None:
-        parts.append(f"polygon {polygon + 1}")
-    parts.append("outer ring" if ring == 0 else f"hole {ring}")
+        parts.append(_("polygon %(number)s") % {"number": polygon + 1})
+    parts.append(_("outer ring") if ring == 0 else _("hole %(number)s") % {"number": ring})
     if point is not None:
-        parts.append(f"point {point + 1}")
-    return ", ".join(parts)
+        parts.append(_("point %(number)s") % {"number": point + 1})
+    return pgettext("list separator", ", ").join(parts)
+
+
+def _at(where: str, problem: str) -> str:
+    """``where: problem`` (a place in the geometry, then what is wrong there)."""
+    return _("%(where)s: %(problem)s") % {"where": where, "problem": problem}
 
 
 def _check_ring(ring: object, *, polygon: int | None, index: int) -> list[tuple[float, float]]:
     if not isinstance(ring, list | tuple):
-        raise GeometryError(f"{_where(polygon, index)}: a ring must be a list of positions")
+        raise GeometryError(_at(_where(polygon, index), _("a ring must be a list of positions")))
     coords: list[tuple[float, float]] = []
     for n, position in enumerate(ring):
         if not isinstance(position, list | tuple) or len(position) < 2:
             raise GeometryError(
-                f"{_where(polygon, index, n)}: a position must be [longitude, latitude], "
-                f"got {_short(position)}"
+                _at(
+                    _where(polygon, index, n),
+                    _("a position must be [longitude, latitude], got %(value)s")
+                    % {"value": _short(position)},
+                )
             )
         lon, lat = position[0], position[1]
         if not (_is_number(lon) and _is_number(lat)):
             raise GeometryError(
-                f"{_where(polygon, index, n)}: coordinates must be numbers, got {_short(position)}"
+                _at(
+                    _where(polygon, index, n),
+                    _("coordinates must be numbers, got %(value)s") % {"value": _short(position)},
+                )
             )
         try:
             lon_f, lat_f = float(lon), float(lat)
         except OverflowError:
             raise GeometryError(
-                f"{_where(polygon, index, n)}: coordinates are out of range, got {_short(position)}"
+                _at(
+                    _where(polygon, index, n),
+                    _("coordinates are out of range, got %(value)s") % {"value": _short(position)},
+                )
             ) from None
         if not (math.isfinite(lon_f) and math.isfinite(lat_f)):
             raise GeometryError(
-                f"{_where(polygon, index, n)}: coordinates must be finite numbers, "
-                f"got {_short(position)}"
+                _at(
+                    _where(polygon, index, n),
+                    _("coordinates must be finite numbers, got %(value)s")
+                    % {"value": _short(position)},
+                )
             )
         if not -180.0 <= lon_f <= 180.0:
             raise GeometryError(
-                f"{_where(polygon, index, n)}: longitude {lon_f} is out of range (-180 to 180); "
-                "coordinates must be WGS-84 [longitude, latitude]"
+                _at(
+                    _where(polygon, index, n),
+                    _(
+                        "longitude %(lon)s is out of range (-180 to 180); "
+                        "coordinates must be WGS-84 [longitude, latitude]"
+                    )
+                    % {"lon": lon_f},
+                )
             )
         if not -90.0 <= lat_f <= 90.0:
             raise GeometryError(
-                f"{_where(polygon, index, n)}: latitude {lat_f} is out of range (-90 to 90); "
-                "coordinates must be WGS-84 [longitude, latitude]"
+                _at(
+                    _where(polygon, index, n),
+                    _(
+                        "latitude %(lat)s is out of range (-90 to 90); "
+                        "coordinates must be WGS-84 [longitude, latitude]"
+                    )
+                    % {"lat": lat_f},
+                )
             )
         coords.append((lon_f, lat_f))
     if len(coords) < 4:
         raise GeometryError(
-            f"{_where(polygon, index)}: a ring needs at least 4 positions (3 corners and the "
-            f"first repeated at the end), got {len(coords)}"
+            _at(
+                _where(polygon, index),
+                _(
+                    "a ring needs at least 4 positions (3 corners and the first repeated at the "
+                    "end), got %(count)s"
+                )
+                % {"count": len(coords)},
+            )
         )
     if coords[0] != coords[-1]:
         raise GeometryError(
-            f"{_where(polygon, index)}: the ring is not closed; its last position "
-            f"{list(coords[-1])} must repeat its first {list(coords[0])}"
+            _at(
+                _where(polygon, index),
+                _(
+                    "the ring is not closed; its last position %(last)s must repeat its "
+                    "first %(first)s"
+                )
+                % {"last": list(coords[-1]), "first": list(coords[0])},
+            )
         )
     if len(set(coords)) < 3:
-        raise GeometryError(f"{_where(polygon, index)}: a ring needs at least 3 distinct corners")
+        raise GeometryError(
+            _at(_where(polygon, index), _("a ring needs at least 3 distinct corners"))
+        )
     return coords
 
 
@@ -135,8 +183,10 @@ def _count_positions(polygons: Iterable[object]) -> int:
 
 def _polygon_from_rings(rings: object, *, polygon: int | None) -> Polygon:
     if not isinstance(rings, list | tuple) or not rings:
-        where = f"polygon {polygon + 1}: " if polygon is not None else ""
-        raise GeometryError(f"{where}a polygon must be a non-empty list of rings")
+        problem = _("a polygon must be a non-empty list of rings")
+        if polygon is not None:
+            problem = _at(_("polygon %(number)s") % {"number": polygon + 1}, problem)
+        raise GeometryError(problem)
     checked = [_check_ring(ring, polygon=polygon, index=i) for i, ring in enumerate(rings)]
     return Polygon(checked[0], checked[1:])
 
@@ -149,23 +199,29 @@ def parse_geometry(data: object, *, max_vertices: int = MAX_VERTICES) -> Polygon
     is a separate question: see ``validity_problem``.
     """
     if not isinstance(data, dict):
-        raise GeometryError(f"a geometry must be a GeoJSON object, got {type(data).__name__}")
+        raise GeometryError(
+            _("a geometry must be a GeoJSON object, got %(type)s") % {"type": type(data).__name__}
+        )
     kind = data.get("type")
     if kind not in ("Polygon", "MultiPolygon"):
         if kind is None:
-            raise GeometryError("the geometry has no type; it must be a Polygon or MultiPolygon")
+            raise GeometryError(_("the geometry has no type; it must be a Polygon or MultiPolygon"))
         raise GeometryError(
-            f"the geometry is a {_short(kind)}; a region needs a Polygon or MultiPolygon"
+            _("the geometry is a %(type)s; a region needs a Polygon or MultiPolygon")
+            % {"type": _short(kind)}
         )
     coordinates = data.get("coordinates")
     if not isinstance(coordinates, list | tuple) or not coordinates:
-        raise GeometryError(f"the {kind} has no coordinates")
+        raise GeometryError(_("the %(type)s has no coordinates") % {"type": kind})
     polygons_raw = [coordinates] if kind == "Polygon" else list(coordinates)
     count = _count_positions(polygons_raw)
     if count > max_vertices:
         raise GeometryError(
-            f"the geometry has {count:,} positions; at most {max_vertices:,} are accepted per "
-            "feature (simplify it first)"
+            _(
+                "the geometry has %(count)s positions; at most %(limit)s are accepted per "
+                "feature (simplify it first)"
+            )
+            % {"count": f"{count:,}", "limit": f"{max_vertices:,}"}
         )
     if kind == "Polygon":
         return _polygon_from_rings(coordinates, polygon=None)
@@ -180,21 +236,26 @@ def describe_reason(reason: str) -> str:
     """Turn a GEOS validity reason such as ``Ring Self-intersection[118.89 32.03]`` into words."""
     match = _REASON.match(reason.strip())
     what = (match.group("what") if match else reason).strip()
-    text = _READABLE_REASON.get(what.lower(), what[:1].lower() + what[1:])
+    readable = _READABLE_REASON.get(what.lower())
+    text = str(readable) if readable is not None else what[:1].lower() + what[1:]
     if match:
         try:
             x, y = float(match.group("x")), float(match.group("y"))
         except ValueError:
             return text
         if math.isfinite(x) and math.isfinite(y):
-            return f"{text} at lat {y:.6f}, lon {x:.6f}"
+            return _("%(problem)s at lat %(lat)s, lon %(lon)s") % {
+                "problem": text,
+                "lat": f"{y:.6f}",
+                "lon": f"{x:.6f}",
+            }
     return text
 
 
 def validity_problem(geom: BaseGeometry) -> str | None:
     """None if ``geom`` is a valid polygon, else a readable sentence naming where it is broken."""
     if geom.is_empty:
-        return "the polygon is empty"
+        return _("the polygon is empty")
     reason = shapely.is_valid_reason(geom)
     if reason is None or reason == "Valid Geometry":
         return None
@@ -232,7 +293,7 @@ def repair(geom: BaseGeometry) -> tuple[Polygon | MultiPolygon, float, float | N
     fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
     result = polygonal_part(fixed)
     if result.is_empty:
-        raise GeometryError("the polygon has no area left after repair")
+        raise GeometryError(_("the polygon has no area left after repair"))
     if not result.is_valid:  # pragma: no cover - make_valid output is valid by contract
         result = polygonal_part(shapely.make_valid(result))
     after = geodesic_area(result)
@@ -257,7 +318,7 @@ def geodesic_area(geom: BaseGeometry, *, signed_rings: bool = False) -> float:
             total += geodesic_area(part, signed_rings=signed_rings)
         elif isinstance(part, Polygon) and not part.is_empty:
             polygon = part if signed_rings else orient(part, sign=1.0)
-            area, _ = _GEOD.geometry_area_perimeter(polygon)
+            area, _perimeter = _GEOD.geometry_area_perimeter(polygon)
             total += abs(area)
         elif part.geom_type == "GeometryCollection":
             total += geodesic_area(polygonal_part(part), signed_rings=signed_rings)
@@ -358,7 +419,7 @@ def rounded(geom: BaseGeometry) -> Polygon | MultiPolygon:
     snapped = shapely.set_precision(geom, GRID_SIZE)
     result = polygonal_part(snapped)
     if result.is_empty:
-        raise GeometryError("the polygon is too small to store (under about 1 cm across)")
+        raise GeometryError(_("the polygon is too small to store (under about 1 cm across)"))
     return canonical(result)
 
 
@@ -372,7 +433,7 @@ def region_fields_from_geometry(geom: BaseGeometry) -> dict[str, Any]:
     """The Region fields that follow from a polygon: geometry, bbox, label point and area."""
     geom = polygonal_part(geom)
     if geom.is_empty:
-        raise GeometryError("the geometry has no area")
+        raise GeometryError(_("the geometry has no area"))
     stored = rounded(geom)
     minx, miny, maxx, maxy = stored.bounds
     label = stored.point_on_surface()

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from django.utils.translation import gettext as _
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -39,8 +40,8 @@ class GridGenError(ValueError):
     """The community cannot be cut as asked; the message says why."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(str(message))
+        self.message = str(message)
 
 
 class _Cutter:
@@ -74,7 +75,7 @@ class _Cutter:
             if penalty == 0.0:
                 break
         assert best is not None
-        _, axis, cut, left, right = best
+        _penalty, axis, cut, left, right = best
         if idx.size and self.xy is not None:
             coords = self.xy[idx, axis]
             idx_left, idx_right = idx[coords < cut], idx[coords >= cut]
@@ -138,7 +139,7 @@ def _area_cut(geom: BaseGeometry, axis: int, fraction: float) -> float:
     a, b = lo, hi
     fa, fb = -target, total - target
     cut = lo + (hi - lo) * fraction
-    for _ in range(_BISECTION_STEPS):
+    for _step in range(_BISECTION_STEPS):
         # regula falsi with bisection safeguard (area grows monotonically with the cut)
         guess = a - fa * (b - a) / (fb - fa) if fb != fa else (a + b) / 2.0
         mid = (a + b) / 2.0
@@ -290,12 +291,14 @@ def cut_community(
     the area. Points outside the polygon are ignored. Raises ``GridGenError``.
     """
     if (households_per_grid is None) == (area_m2 is None):
-        raise GridGenError("give exactly one of households_per_grid or area_m2")
+        raise GridGenError(_("give exactly one of households_per_grid or area_m2"))
     if not isinstance(polygon, Polygon | MultiPolygon) or polygon.is_empty:
-        raise GridGenError("the community needs a Polygon or MultiPolygon outline")
+        raise GridGenError(_("the community needs a Polygon or MultiPolygon outline"))
     problem = validity_problem(polygon)
     if problem:
-        raise GridGenError(f"the community outline is not a valid polygon: {problem}")
+        raise GridGenError(
+            _("the community outline is not a valid polygon: %(problem)s") % {"problem": problem}
+        )
     lat0 = (polygon.bounds[1] + polygon.bounds[3]) / 2.0
     scale = metres_per_degree(lat0)
 
@@ -303,37 +306,45 @@ def cut_community(
     w: np.ndarray | None = None
     if households_per_grid is not None:
         if not (isinstance(households_per_grid, int | float) and households_per_grid > 0):
-            raise GridGenError("households_per_grid must be a positive number")
+            raise GridGenError(_("households_per_grid must be a positive number"))
         if points is None or len(points) == 0:
             raise GridGenError(
-                "there are no buildings with households to balance the grids on; "
-                "cut by area (area_m2) instead"
+                _(
+                    "there are no buildings with households to balance the grids on; "
+                    "cut by area (area_m2) instead"
+                )
             )
         xy = np.asarray(points, dtype=float).reshape(-1, 2)
         w = np.ones(len(xy)) if weights is None else np.asarray(weights, dtype=float).ravel()
         if w.shape[0] != xy.shape[0]:
-            raise GridGenError(f"{xy.shape[0]} points but {w.shape[0]} weights")
+            raise GridGenError(
+                _("%(points)s points but %(weights)s weights")
+                % {"points": xy.shape[0], "weights": w.shape[0]}
+            )
         if not (np.isfinite(xy).all() and np.isfinite(w).all()) or (w < 0).any():
-            raise GridGenError("points and weights must be finite, weights not negative")
+            raise GridGenError(_("points and weights must be finite, weights not negative"))
         inside = shapely.intersects_xy(polygon, xy[:, 0], xy[:, 1])
         xy, w = xy[inside], w[inside]
         total = float(w.sum())
         if total <= 0:
             raise GridGenError(
-                "no households lie inside the community outline; cut by area (area_m2) instead"
+                _("no households lie inside the community outline; cut by area (area_m2) instead")
             )
         k = grid_count(polygon, households=total, households_per_grid=households_per_grid)
-        per_grid = f"{households_per_grid:g} households"
+        per_grid = _("%(count)s households") % {"count": f"{households_per_grid:g}"}
     else:
         assert area_m2 is not None
         if not (isinstance(area_m2, int | float) and math.isfinite(area_m2) and area_m2 > 0):
-            raise GridGenError("area_m2 must be a positive number")
+            raise GridGenError(_("area_m2 must be a positive number"))
         k = grid_count(polygon, area_m2=area_m2)
-        per_grid = f"{area_m2:,.0f} m²"
+        per_grid = _("%(value)s m²") % {"value": f"{area_m2:,.0f}"}
     if k > MAX_GRIDS:
         raise GridGenError(
-            f"{per_grid} per grid would need {k} grids, but a community has at most {MAX_GRIDS} "
-            "(the grid code has 3 digits); choose larger grids"
+            _(
+                "%(size)s per grid would need %(count)s grids, but a community has at most "
+                "%(max)s (the grid code has 3 digits); choose larger grids"
+            )
+            % {"size": per_grid, "count": k, "max": MAX_GRIDS}
         )
     cutter = _Cutter(xy, w, scale)
     idx = np.arange(0 if xy is None else len(xy))
@@ -341,4 +352,4 @@ def cut_community(
     grids = _merge_fragments(leaves)
     grids = [g if g.is_valid else polygonal_part(shapely.make_valid(g)) for g in grids]
     numbers = number_grids(grids)
-    return [g for _, g in sorted(zip(numbers, grids, strict=True), key=lambda t: t[0])]
+    return [g for _number, g in sorted(zip(numbers, grids, strict=True), key=lambda t: t[0])]

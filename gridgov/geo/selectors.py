@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from gridgov.accounts.models import Role, RoleAssignment
 from gridgov.accounts.selectors import user_scope
@@ -32,7 +33,10 @@ def region_get(*, user: Any, code: str) -> Region:
         .first()
     )
     if region is None:
-        raise NotFound(f"no region with code {code!r} is visible to you", detail={"code": code})
+        raise NotFound(
+            _("no region with code %(code)s is visible to you") % {"code": repr(code)},
+            detail={"code": code},
+        )
     return region
 
 
@@ -40,10 +44,13 @@ def region_staff_access(*, user: Any, code: str) -> Region:
     """The region whose staff the user may see: only inside their own scope, not above it."""
     region = Region.objects.select_related("parent", "responsible_unit").filter(code=code).first()
     if region is None:
-        raise NotFound(f"no region with code {code!r}", detail={"code": code})
+        raise NotFound(
+            _("no region with code %(code)s") % {"code": repr(code)}, detail={"code": code}
+        )
     if not user_scope(user).covers(region.code):
         raise PermissionDenied(
-            f"you do not serve {region.name} ({region.code}); its staff are not shown to you",
+            _("you do not serve %(name)s (%(code)s); its staff are not shown to you")
+            % {"name": region.name, "code": region.code},
             detail={"code": code},
         )
     return region

@@ -400,42 +400,41 @@ class GridIndex:
 
     def locate(self, lon: float, lat: float) -> int:
         """Index of the polygon containing (lon, lat), or -1 (also for NaN and infinities)."""
-        fx = (lon - self._x0) * self._inv
-        fy = (lat - self._y0) * self._inv
-        if 0.0 <= fx < self._fnx and 0.0 <= fy < self._fny:
-            col = int(fx)
-            row = int(fy)
-            owner: int = self._v_owner[row * self._nx + col]
-            if owner > -2:
-                return owner
-            return self._locate_in_boundary_cell(-2 - owner, col, row, fx, fy)
-        return -1
-
-    def _locate_in_boundary_cell(self, o: int, col: int, row: int, px: float, py: float) -> int:
-        """Pure-Python version of the boundary-cell rule, for the record at word ``o``."""
+        px = (lon - self._x0) * self._inv
+        py = (lat - self._y0) * self._inv
+        if not (0.0 <= px < self._fnx and 0.0 <= py < self._fny):
+            return -1
+        col = int(px)
+        row = int(py)
+        owner: int = self._v_owner[row * self._nx + col]
+        if owner > -2:
+            return owner
+        # A boundary cell: its record starts at word o (see the module docstring). This is
+        # the same arithmetic as _resolve_boundary, in the same order.
+        o = -2 - owner
         words = self._v_blob
-        floats = self._v_blobf
         n_cand: int = words[o + 1]
         code: int = words[o + 3]
         if code:
-            cx = col + _REF_POINTS[code][0]
-            cy = row + _REF_POINTS[code][1]
+            ux = px - (col + _REF_POINTS[code][0])
+            uy = py - (row + _REF_POINTS[code][1])
         else:
-            cx = col + 0.5
-            cy = row + 0.5
-        ux = px - cx
-        uy = py - cy
-        parity = 0
+            ux = px - (col + 0.5)
+            uy = py - (row + 0.5)
+        floats = self._v_blobf
         wf = self._wf
         first = (o + 4 + n_cand + wf - 1) // wf  # in units of coordinates
+        parity = 0
         for k in range(first, first + 5 * words[o], 5):
             ax: float = floats[k + 1]
             ay: float = floats[k + 2]
             bx: float = floats[k + 3]
             by: float = floats[k + 4]
-            if ((ux * ay - uy * ax) > 0.0) != ((ux * by - uy * bx) > 0.0):
+            # a and b on different sides of the line c p (half-open), then c and p on
+            # different sides of the edge (the side of c is stored in the info word)
+            if (ux * ay > uy * ax) != (ux * by > uy * bx):
                 info: int = words[k * wf]
-                if (((bx - ax) * (uy - ay) - (by - ay) * (ux - ax)) > 0.0) != (info & 1):
+                if ((bx - ax) * (uy - ay) > (by - ay) * (ux - ax)) != (info & 1):
                     parity ^= 1 << (info >> 1)
         best: int = words[o + 2]
         for n in range(n_cand):
@@ -492,7 +491,7 @@ class GridIndex:
     ) -> IntArray:
         """Vectorised boundary-cell rule for points ``(px, py)`` in the cells of records ``o``.
 
-        The same float64 operations, in the same order, as :meth:`_locate_in_boundary_cell`.
+        The same float64 operations, in the same order, as :meth:`locate`.
         """
         words = self._blob
         wf = self._wf
@@ -517,11 +516,9 @@ class GridIndex:
         by = floats[k + 4].astype(np.float64)
         uxr = ux[pt]
         uyr = uy[pt]
-        crossed = ((uxr * ay - uyr * ax) > 0.0) != ((uxr * by - uyr * bx) > 0.0)
+        crossed = (uxr * ay > uyr * ax) != (uxr * by > uyr * bx)
         info = words[k * wf]
-        crossed &= (((bx - ax) * (uyr - ay) - (by - ay) * (uxr - ax)) > 0.0) != (info & 1).astype(
-            np.bool_
-        )
+        crossed &= ((bx - ax) * (uyr - ay) > (by - ay) * (uxr - ax)) != (info & 1).astype(np.bool_)
         # parity of the crossings per (point, candidate of its cell)
         cstart = np.cumsum(n_cand) - n_cand
         slot = cstart[pt] + (info >> 1)
@@ -744,7 +741,7 @@ def _pack_boundary_cells(
     la = local[:, 0].astype(np.float64)
     lb = local[:, 1].astype(np.float64)
     # the side of each edge the reference point (0, 0) lies on, by the query's formula
-    left = (local[:, 2] - la) * (0.0 - lb) - (local[:, 3] - lb) * (0.0 - la) > 0.0
+    left = (local[:, 2] - la) * (0.0 - lb) > (local[:, 3] - lb) * (0.0 - la)
     blob[k * w] = ent_loc << 1 | left
     for j in range(4):
         coords[k + 1 + j] = local[:, j]

@@ -22,7 +22,7 @@ def test_passwords_are_stored_as_argon2_hashes() -> None:
 
 
 @pytest.mark.django_db
-def test_a_weak_password_is_refused_with_the_reason() -> None:
+def test_a_weak_password_is_refused_with_the_reason(english: None) -> None:
     with pytest.raises(DomainError, match=r"too short|too common|entirely numeric"):
         actions.user_create(username="li", password="12345")
     assert not User.objects.filter(username="li").exists()
@@ -79,7 +79,9 @@ def test_an_api_token_authenticates_and_only_its_hash_is_stored(world: World) ->
 def test_a_revoked_token_is_refused(world: World) -> None:
     token, raw = actions.token_create(user=world.grid_worker_a, name="phone")
     actions.token_revoke(user=world.grid_worker_a, token_uuid=str(token.uuid))
-    response = Client().get("/api/v1/accounts/me", headers={"Authorization": f"Bearer {raw}"})
+    response = Client().get(
+        "/api/v1/accounts/me", headers={"Authorization": f"Bearer {raw}", "Accept-Language": "en"}
+    )
     assert response.status_code == 401
     assert response.json()["message"].startswith("authentication required")
 
@@ -157,7 +159,7 @@ def test_the_tokens_page_shows_a_new_secret_once(world: World, client: Client) -
     assert raw not in again.content.decode()
 
 
-def test_role_assignments_check_where_a_role_is_held(world: World) -> None:
+def test_role_assignments_check_where_a_role_is_held(world: World, english: None) -> None:
     user = actions.user_create(username="zhao", password=None)
     with pytest.raises(DomainError, match="needs a region"):
         actions.role_assign(user=user, role="grid_worker")

@@ -122,7 +122,7 @@ def test_an_upload_with_errors_is_a_422_with_the_report(
     response = upload(client_for(world.admin), bad)
     assert response.status_code == 422
     body = response.json()
-    assert "1 errors; nothing was written" in body["message"]
+    assert "1 error; nothing was written" in body["message"]
     features = body["detail"]["features"]
     assert features[0]["status"] == "error" and "Point" in features[0]["problems"][0]
     assert features[1]["status"] == "added"

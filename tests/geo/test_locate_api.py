@@ -12,8 +12,9 @@ from tests.world import World
 
 
 def api(world: World, persona: str = "grid_worker_a") -> Client:
+    """An API client with a token; it asks for English, the language the assertions read."""
     _, raw = actions.token_create(user=world.users[persona], name="test")
-    return Client(headers={"Authorization": f"Bearer {raw}"})
+    return Client(headers={"Authorization": f"Bearer {raw}", "Accept-Language": "en"})
 
 
 def test_a_point_in_grid_a_answers_grid_a_and_its_ancestors(world: World) -> None:

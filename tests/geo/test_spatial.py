@@ -230,9 +230,14 @@ def test_squares_on_a_lattice_aligned_with_the_cells_agree_with_shapely() -> Non
     assert index.locate(3.5, 4.5) == -1  # (3, 4) is a gap
 
 
-def test_a_cell_centre_lying_on_an_edge_gets_another_reference_point() -> None:
-    h = 0.5
-    corners = [box(0, 0, 0.1, 0.1), box(9.9, 9.9, 10, 10)]  # fix the bounds, hence the raster
+@pytest.mark.parametrize("size", [10.0, 0.01], ids=["float64 edges", "float32 edges"])
+def test_a_cell_centre_lying_on_an_edge_gets_another_reference_point(size: float) -> None:
+    h = size / 20
+    # two specks fix the bounds, hence the raster
+    corners = [
+        box(LON, LAT, LON + h / 5, LAT + h / 5),
+        box(LON + size - h / 5, LAT + size - h / 5, LON + size, LAT + size),
+    ]
     probe = GridIndex.build(corners, cell_size=h)
     x0, y0 = probe._x0, probe._y0  # the raster origin (private, but that is the point here)
 

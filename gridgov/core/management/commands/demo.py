@@ -41,6 +41,9 @@ class Command(BaseCommand):
             metavar="S",
             help=f"random seed for polygons, buildings and names (default {DEFAULT_SEED})",
         )
+        p.add_argument(
+            "--no-accounts", action="store_true", help="do not print the demo logins at the end"
+        )
         sub.add_parser("accounts", help="print the demo logins")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -55,7 +58,7 @@ class Command(BaseCommand):
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
-            if result.loaded:
+            if result.loaded and not options["no_accounts"]:
                 self.stdout.write("")
                 self.stdout.write(demo.accounts_table(demo.demo_accounts()))
             return

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
         if not options["no_demo"]:
             try:
-                call_command("demo", "load", stdout=self.stdout)
+                call_command("demo", "load", "--no-accounts", stdout=self.stdout)
             except CommandError as exc:
                 self.stderr.write(f"the demo district was not loaded: {exc}")
         procs = self._start(options)

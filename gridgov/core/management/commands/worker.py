@@ -38,10 +38,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         names = ", ".join(j.name for j in registered_jobs())
         self.stdout.write(f"worker {owner} started; jobs: {names}")
+        last: dict[str, str] = {}
         while not stopping:
             close_old_connections()
             for name, outcome in run_due_jobs(owner=owner):
-                self.stdout.write(f"{name}: {outcome}")
+                # routine passes repeat themselves: print a job's outcome only when it changes
+                if options["verbosity"] > 1 or last.get(name) != outcome:
+                    self.stdout.write(f"{name}: {outcome}")
+                last[name] = outcome
             if options["once"]:
                 break
             deadline = time.monotonic() + interval

@@ -975,6 +975,35 @@ DEMO_USERS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+def grid_cut_arguments(plan: DemoPlan, code: str) -> dict[str, int]:
+    """How a community is cut: by households where people live, else (closed zones) by area."""
+    has_homes = plan.community_households.get(code, 0) > 0
+    if has_homes and plan.kinds[code] != "closed":
+        return {"households_per_grid": HOUSEHOLDS_PER_GRID}
+    return {"area_m2": EMPTY_COMMUNITY_GRID_M2}
+
+
+def plan_grids(plan: DemoPlan) -> list[Polygon]:
+    """The demo grids cut in memory, as ``demo_load`` cuts them (no database needed)."""
+    from gridgov.geo.gridgen import cut_community
+
+    homes: dict[str, list[PlannedBuilding]] = {}
+    for b in plan.buildings:
+        homes.setdefault(b.community_code, []).append(b)
+    grids: list[Polygon] = []
+    for c in plan.communities:
+        buildings = homes.get(c.code, [])
+        grids.extend(
+            cut_community(
+                plan.polygons[c.code],
+                points=[(b.lon, b.lat) for b in buildings] or None,
+                weights=[b.households for b in buildings] or None,
+                **grid_cut_arguments(plan, c.code),
+            )
+        )
+    return grids
+
+
 @dataclass
 class DemoResult:
     loaded: bool
@@ -1153,13 +1182,9 @@ def _write(plan: DemoPlan, step: Callable[[int, str], None]) -> dict[str, int]:
     by_area = 0
     problems = 0
     for c in plan.communities:
-        community = regions[c.code]
-        has_homes = plan.community_households.get(c.code, 0) > 0
-        if has_homes and plan.kinds[c.code] != "closed":
-            result = grids_generate(community=community, households_per_grid=HOUSEHOLDS_PER_GRID)
-        else:
-            result = grids_generate(community=community, area_m2=EMPTY_COMMUNITY_GRID_M2)
-            by_area += 1
+        cut = grid_cut_arguments(plan, c.code)
+        result = grids_generate(community=regions[c.code], **cut)
+        by_area += "area_m2" in cut
         grids += len(result.grids)
         problems += len(result.problems)
     step(

@@ -3,12 +3,12 @@
     .venv/bin/python bench/bench_locate.py            # full: 2,000,000 points per case
     .venv/bin/python bench/bench_locate.py --quick    # CI-sized, well under 20 s
 
-Cases: the demo district's grids (Nanjing Qixia as ``gridgov demo load`` cuts it, made in memory)
-and a synthetic city of 50,000 grids (see bench/synthetic_city.py). For each it measures the build time, bulk
-``locate_many`` throughput, single ``locate`` latency, each beside the STRtree baseline, and
-checks that every answer equals the baseline's (points within 1e-9° of an edge may differ).
-It prints a table and, last, one JSON line. Django is set up only to plan the demo grids (no
-database is touched).
+Cases: the demo district's grids (Nanjing Qixia as ``gridgov demo load`` cuts it, made in
+memory) and a synthetic city of 50,000 grids (see bench/synthetic_city.py). For each it
+measures the build time, bulk ``locate_many`` throughput, single ``locate`` latency, each
+beside the STRtree baseline, and checks that every answer equals the baseline's (points
+within 1e-9° of an edge may differ). It prints a table and, last, one JSON line. Django is
+set up only to plan the demo grids (no database is touched).
 
 To benchmark other polygons (the real demo grids, say), call ``run(polygons, points, label)``.
 """
@@ -280,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, seed, make in cases:
         t = time.perf_counter()
         polygons = list(make())
-        print(f"\nmade {label}: {len(polygons):,} grids in {time.perf_counter() - t:.1f} s", flush=True)
+        print(
+            f"\nmade {label}: {len(polygons):,} grids in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
         points = random_points(polygons, n_points, seed=seed + 100)
         results.append(run(polygons, points, label, n_single=n_single, repeat=repeat))
 

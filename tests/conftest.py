@@ -50,6 +50,17 @@ def _fast_password_hashing(request: pytest.FixtureRequest, settings: Any) -> Non
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Generator[None, None, None]:
+    """Each test starts in the site's default language, whatever an earlier test activated."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_grid_index() -> None:
     """Every test starts without a cached spatial index (the DB is rolled back between tests)."""
     from gridgov.geo.index import invalidate_local

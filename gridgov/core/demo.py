@@ -975,7 +975,7 @@ DEMO_USERS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
-def grid_cut_arguments(plan: DemoPlan, code: str) -> dict[str, int]:
+def grid_cut_arguments(plan: DemoPlan, code: str) -> dict[str, Any]:
     """How a community is cut: by households where people live, else (closed zones) by area."""
     has_homes = plan.community_households.get(code, 0) > 0
     if has_homes and plan.kinds[code] != "closed":

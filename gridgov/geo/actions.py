@@ -28,7 +28,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
-from gridgov.geo.checks import Problem, check_children, kind_label
+from gridgov.geo.checks import Problem, check_children, kind_label, named
 from gridgov.geo.codes import (
     LEGACY_GRID_LENGTH,
     LEVEL_LENGTH,
@@ -1058,7 +1058,7 @@ def regions_check(*, parent_codes: Sequence[str]) -> list[Problem]:
                 parent_shape,
                 shapes,
                 parent_code=region.code,
-                parent_label=f"{region.name} ({region.code})",
+                parent_label=named(region.name, region.code),
                 child_labels={c: n for c, n, _geometry in children},
                 child_noun=str(noun) if noun is not None else None,
             )
@@ -1418,7 +1418,8 @@ def grids_generate(
         outline,
         [(g.code, g.polygon) for g in result.grids],
         parent_code=community.code,
-        parent_label=f"{community.name} ({community.code})",
+        parent_label=named(community.name, community.code),
+        child_labels={g.code: g.name for g in result.grids},
         child_noun=_("grids"),
     )
 

@@ -47,6 +47,11 @@ def kind_label(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
 
 
+def named(name: str, code: str) -> str:
+    """A region as ``name (code)``, punctuated for the active language: 和畅社区（320113003001）."""
+    return _("%(name)s (%(code)s)") % {"name": name, "code": code}
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of a check; ``codes`` are the regions involved (parent last for gaps)."""
@@ -56,6 +61,11 @@ class Problem:
     codes: list[str] = field(default_factory=list)
     area_m2: float = 0.0
     share: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The kind as a translated word, for people (``kind`` stays the code)."""
+        return kind_label(self.kind)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,7 +134,7 @@ def check_children(
 
     def name(code: str) -> str:
         label = labels.get(code)
-        return f"{label} ({code})" if label else code
+        return named(label, code) if label else code
 
     def measure(geom: BaseGeometry) -> float:
         return significant_area(geom, min_area_m2=min_area_m2, min_width_m=min_width_m)

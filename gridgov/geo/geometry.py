@@ -68,7 +68,8 @@ def _where(polygon: int | None, ring: int, point: int | None = None) -> str:
     parts.append(_("outer ring") if ring == 0 else _("hole %(number)s") % {"number": ring})
     if point is not None:
         parts.append(_("point %(number)s") % {"number": point + 1})
-    return pgettext("list separator", ", ").join(parts)
+    # Translators: joins "polygon 2", "hole 1", "point 5" into one place in a geometry.
+    return pgettext("geometry location", ", ").join(parts)
 
 
 def _at(where: str, problem: str) -> str:

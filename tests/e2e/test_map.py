@@ -33,6 +33,8 @@ def test_a_grid_worker_of_another_grid_is_refused_the_first_grids_staff_page(
     body = page.locator("body").inner_text()
     assert world.grid_a.code in body
     assert "Grid Worker A" not in body
+    # the browser asks for zh-CN: the refusal names the grid in Chinese
+    assert f"您不负责{world.grid_a.name}（{world.grid_a.code}）" in body
 
 
 def test_the_map_is_usable_on_a_360_pixel_phone(

@@ -38,7 +38,7 @@ def test_a_code_given_as_a_whole_number_is_read_as_text() -> None:
     assert normalise_code(320113) == "320113"
 
 
-def test_a_code_with_a_fraction_is_refused() -> None:
+def test_a_code_with_a_fraction_is_refused(english: None) -> None:
     with pytest.raises(CodeError, match="fraction"):
         normalise_code(320113.0)
 
@@ -49,7 +49,7 @@ def test_a_code_of_the_wrong_length_or_with_letters_is_refused_with_a_reason(raw
         normalise_code(raw)
 
 
-def test_expect_level_names_both_levels() -> None:
+def test_expect_level_names_both_levels(english: None) -> None:
     with pytest.raises(CodeError, match="street code, expected a community code"):
         normalise_code("320113005", expect_level="community")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -249,6 +250,10 @@ def test_the_admin_page_previews_on_a_map_and_saves(world: World, new_community:
     assert preview.status_code == 200
     assert "vendor/leaflet/leaflet.js" in html and "vendor/leaflet/leaflet.css" in html
     assert f"{NEW}005" in html and 'id="gridgen-preview"' in html and 'name="_save"' in html
+    assert "gridgov/gridgen-preview.js" in html
+    # no inline script (a strict content security policy): code comes from static files only
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
     assert not Region.objects.filter(code__startswith=NEW, level="grid").exists()
     saved = client.post(page_url(new_community), {"households_per_grid": "600", "_save": "1"})
     assert saved.status_code == 302

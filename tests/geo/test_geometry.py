@@ -43,20 +43,20 @@ def test_a_polygon_and_a_multipolygon_are_parsed_into_shapely() -> None:
     assert parse_geometry(multi).geom_type == "MultiPolygon"
 
 
-def test_a_point_geometry_is_refused_naming_its_type() -> None:
+def test_a_point_geometry_is_refused_naming_its_type(english: None) -> None:
     with pytest.raises(
         GeometryError, match="is a 'Point'; a region needs a Polygon or MultiPolygon"
     ):
         parse_geometry({"type": "Point", "coordinates": [118.9, 32.1]})
 
 
-def test_nan_coordinates_are_refused_naming_the_position() -> None:
+def test_nan_coordinates_are_refused_naming_the_position(english: None) -> None:
     ring = [[118.9, 32.1], [math.nan, 32.1], [118.91, 32.11], [118.9, 32.1]]
     with pytest.raises(GeometryError, match="outer ring, point 2: coordinates must be finite"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})
 
 
-def test_coordinates_that_are_not_numbers_are_refused() -> None:
+def test_coordinates_that_are_not_numbers_are_refused(english: None) -> None:
     ring = [[118.9, 32.1], ["118.91", 32.1], [118.91, 32.11], [118.9, 32.1]]
     with pytest.raises(GeometryError, match="must be numbers"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})
@@ -64,19 +64,19 @@ def test_coordinates_that_are_not_numbers_are_refused() -> None:
         parse_geometry({"type": "Polygon", "coordinates": [[[True, 1], [2, 2], [3, 1], [True, 1]]]})
 
 
-def test_swapped_latitude_and_longitude_are_caught_as_out_of_range() -> None:
+def test_swapped_latitude_and_longitude_are_caught_as_out_of_range(english: None) -> None:
     ring = [[32.1, 118.9], [32.1, 118.91], [32.11, 118.91], [32.1, 118.9]]
     with pytest.raises(GeometryError, match=r"latitude 118.9 is out of range"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})
 
 
-def test_an_unclosed_ring_is_refused_naming_first_and_last_position() -> None:
+def test_an_unclosed_ring_is_refused_naming_first_and_last_position(english: None) -> None:
     ring = [[118.9, 32.1], [118.91, 32.1], [118.91, 32.11], [118.9, 32.11]]
     with pytest.raises(GeometryError, match="not closed"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})
 
 
-def test_a_ring_with_too_few_points_is_refused() -> None:
+def test_a_ring_with_too_few_points_is_refused(english: None) -> None:
     with pytest.raises(GeometryError, match="at least 4 positions"):
         parse_geometry(
             {"type": "Polygon", "coordinates": [[[118.9, 32.1], [118.91, 32.1], [118.9, 32.1]]]}
@@ -85,7 +85,7 @@ def test_a_ring_with_too_few_points_is_refused() -> None:
         parse_geometry({"type": "Polygon", "coordinates": [[[1, 1], [2, 2], [1, 1], [1, 1]]]})
 
 
-def test_a_hole_problem_names_the_polygon_and_hole() -> None:
+def test_a_hole_problem_names_the_polygon_and_hole(english: None) -> None:
     hole = [[118.901, 32.101], [118.902, 32.101], [118.902, 32.102]]
     multi = {
         "type": "MultiPolygon",
@@ -95,7 +95,7 @@ def test_a_hole_problem_names_the_polygon_and_hole() -> None:
         parse_geometry(multi)
 
 
-def test_a_huge_vertex_count_is_refused_before_reading_the_positions() -> None:
+def test_a_huge_vertex_count_is_refused_before_reading_the_positions(english: None) -> None:
     ring = [[118.9 + i * 1e-7, 32.1] for i in range(200_001)] + [[118.9, 32.1]]
     with pytest.raises(GeometryError, match="200,002 positions; at most 200,000"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})
@@ -111,13 +111,15 @@ def test_garbage_is_refused_with_a_geometry_error(bad: object) -> None:
         parse_geometry(bad)
 
 
-def test_a_bowtie_is_reported_with_the_latitude_and_longitude_of_the_crossing() -> None:
+def test_a_bowtie_is_reported_with_the_latitude_and_longitude_of_the_crossing(
+    english: None,
+) -> None:
     problem = validity_problem(parse_geometry(BOWTIE))
     assert problem == "the boundary touches or crosses itself at lat 32.105000, lon 118.905000"
     assert validity_problem(parse_geometry(SQUARE)) is None
 
 
-def test_geos_reasons_are_turned_into_words() -> None:
+def test_geos_reasons_are_turned_into_words(english: None) -> None:
     assert describe_reason("Ring Self-intersection[118.89 32.03]") == (
         "the boundary touches or crosses itself at lat 32.030000, lon 118.890000"
     )
@@ -125,7 +127,7 @@ def test_geos_reasons_are_turned_into_words() -> None:
     assert describe_reason("Something New") == "something New"
 
 
-def test_the_qixia_outline_touches_itself_and_repair_keeps_its_area() -> None:
+def test_the_qixia_outline_touches_itself_and_repair_keeps_its_area(english: None) -> None:
     data = json.loads(QIXIA.read_text(encoding="utf-8"))
     geom = parse_geometry(data["features"][0]["geometry"])
     problem = validity_problem(geom)

@@ -145,21 +145,21 @@ def test_ten_thousand_households_in_forty_grids_take_under_half_a_second() -> No
     assert elapsed < 0.5
 
 
-def test_more_than_999_grids_is_refused_with_the_reason() -> None:
+def test_more_than_999_grids_is_refused_with_the_reason(english: None) -> None:
     with pytest.raises(
         GridGenError, match=f"would need 1000 grids, but a community has at most {MAX_GRIDS}"
     ):
         cut_community(rect(0, 0, 1000, 1000), area_m2=1000)
 
 
-def test_exactly_one_of_households_or_area_is_required() -> None:
+def test_exactly_one_of_households_or_area_is_required(english: None) -> None:
     with pytest.raises(GridGenError, match="exactly one"):
         cut_community(rect(0, 0, 100, 100))
     with pytest.raises(GridGenError, match="exactly one"):
         cut_community(rect(0, 0, 100, 100), households_per_grid=300, area_m2=1000)
 
 
-def test_households_mode_without_households_inside_asks_for_area_mode() -> None:
+def test_households_mode_without_households_inside_asks_for_area_mode(english: None) -> None:
     with pytest.raises(GridGenError, match="area"):
         cut_community(rect(0, 0, 100, 100), households_per_grid=300)
     with pytest.raises(GridGenError, match="no households lie inside"):
@@ -168,7 +168,7 @@ def test_households_mode_without_households_inside_asks_for_area_mode() -> None:
         )
 
 
-def test_an_invalid_outline_is_refused_naming_the_crossing() -> None:
+def test_an_invalid_outline_is_refused_naming_the_crossing(english: None) -> None:
     bowtie = Polygon([metres(0, 0), metres(100, 100), metres(100, 0), metres(0, 100)])
     with pytest.raises(GridGenError, match="crosses itself at lat"):
         cut_community(bowtie, area_m2=1000)

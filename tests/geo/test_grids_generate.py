@@ -83,7 +83,7 @@ def test_a_dry_run_returns_the_proposal_and_saves_nothing(community: Region) -> 
 
 
 @pytest.mark.django_db
-def test_a_community_with_grids_is_refused_unless_replace(community: Region) -> None:
+def test_a_community_with_grids_is_refused_unless_replace(community: Region, english: None) -> None:
     grids_generate(community=community, households_per_grid=300)
     with pytest.raises(DomainError, match="already has 10 grids") as info:
         grids_generate(community=community, households_per_grid=600)
@@ -107,7 +107,9 @@ def test_replacing_grids_that_people_serve_is_refused_naming_them(community: Reg
 
 
 @pytest.mark.django_db
-def test_buildings_outside_the_outline_are_reported_and_get_no_grid(community: Region) -> None:
+def test_buildings_outside_the_outline_are_reported_and_get_no_grid(
+    community: Region, english: None
+) -> None:
     make_buildings(CODE, [metres(5000, 5000)], households=40)
     result = grids_generate(community=community, households_per_grid=300)
     assert result.unassigned_buildings == 1 and result.unassigned_households == 40
@@ -116,7 +118,7 @@ def test_buildings_outside_the_outline_are_reported_and_get_no_grid(community: R
 
 
 @pytest.mark.django_db
-def test_clear_errors_for_what_cannot_be_cut(community: Region) -> None:
+def test_clear_errors_for_what_cannot_be_cut(community: Region, english: None) -> None:
     street = Region.objects.get(code=CODE[:9])
     with pytest.raises(DomainError, match="is a street"):
         grids_generate(community=street, area_m2=10_000)
@@ -136,7 +138,7 @@ def test_clear_errors_for_what_cannot_be_cut(community: Region) -> None:
 
 @pytest.mark.django_db
 def test_the_command_prints_the_grids_and_the_checks(
-    community: Region, capsys: pytest.CaptureFixture[str]
+    community: Region, capsys: pytest.CaptureFixture[str], english: None
 ) -> None:
     call_command(
         "grids", "generate", "--community", CODE, "--households-per-grid", "300", "--dry-run"
@@ -155,7 +157,7 @@ def test_the_command_prints_the_grids_and_the_checks(
     importlib.util.find_spec("gridgov.geo.spatial") is None, reason="spatial index not there yet"
 )
 def test_locate_finds_a_generated_grid(
-    community: Region, capsys: pytest.CaptureFixture[str]
+    community: Region, capsys: pytest.CaptureFixture[str], english: None
 ) -> None:
     grids_generate(community=community, households_per_grid=300)
     lon, lat = metres(25, 475)  # the north-west corner: grid 001

@@ -22,7 +22,9 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 @pytest.mark.django_db
-def test_importing_the_qixia_divisions_adds_the_district_its_streets_and_communities() -> None:
+def test_importing_the_qixia_divisions_adds_the_district_its_streets_and_communities(
+    english: None,
+) -> None:
     report = regions_import_divisions(path=QIXIA_CSV)
     assert report.ok, report.text()
     assert (report.added, report.changed, report.unchanged) == (164, 0, 0)
@@ -64,7 +66,9 @@ def test_a_gbk_file_and_a_utf8_file_with_bom_are_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_bad_rows_are_reported_with_line_numbers_and_nothing_is_written(tmp_path: Path) -> None:
+def test_bad_rows_are_reported_with_line_numbers_and_nothing_is_written(
+    tmp_path: Path, english: None
+) -> None:
     text = (
         HEADER
         + "320113,栖霞区,district,3201\n"
@@ -149,6 +153,7 @@ def test_the_china_division_areas_streets_and_villages_files_import_together(
 @pytest.mark.django_db
 def test_china_division_streets_without_their_district_are_refused_with_a_hint(
     tmp_path: Path,
+    english: None,
 ) -> None:
     _, streets, _ = china_division(tmp_path)
     report = regions_import_divisions(path=streets, district="320113")
@@ -168,14 +173,14 @@ def test_china_division_villages_attach_to_streets_already_in_the_database(tmp_p
 
 
 @pytest.mark.django_db
-def test_a_file_with_an_unknown_header_is_refused(tmp_path: Path) -> None:
+def test_a_file_with_an_unknown_header_is_refused(tmp_path: Path, english: None) -> None:
     with pytest.raises(DomainError, match="unknown header"):
         regions_import_divisions(path=write(tmp_path / "x.csv", "id,title\n1,a\n"))
 
 
 @pytest.mark.django_db
 def test_the_command_imports_and_exits_with_status_1_on_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], english: None
 ) -> None:
     call_command("regions", "import-divisions", str(QIXIA_CSV))
     assert "164 added" in capsys.readouterr().out

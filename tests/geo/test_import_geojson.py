@@ -36,7 +36,9 @@ def community(db: None) -> Region:
 
 
 @pytest.mark.django_db
-def test_importing_the_qixia_outline_without_repair_names_the_self_intersection() -> None:
+def test_importing_the_qixia_outline_without_repair_names_the_self_intersection(
+    english: None,
+) -> None:
     regions_import_divisions(path=QIXIA_CSV)
     report = regions_import_geojson(path=QIXIA_GEOJSON)
     assert not report.ok
@@ -49,7 +51,9 @@ def test_importing_the_qixia_outline_without_repair_names_the_self_intersection(
 
 
 @pytest.mark.django_db
-def test_importing_the_qixia_outline_with_repair_stores_it_and_reports_the_area_change() -> None:
+def test_importing_the_qixia_outline_with_repair_stores_it_and_reports_the_area_change(
+    english: None,
+) -> None:
     regions_import_divisions(path=QIXIA_CSV)
     report = regions_import_geojson(path=QIXIA_GEOJSON, repair=True)
     assert report.ok, report.text()
@@ -68,6 +72,7 @@ def test_importing_the_qixia_outline_with_repair_stores_it_and_reports_the_area_
 @pytest.mark.django_db
 def test_a_legacy_14_digit_grid_code_creates_the_15_digit_grid_and_says_so(
     community: Region,
+    english: None,
 ) -> None:
     data = collection(feature("32011300500101", rect(0, 0, 200, 200)))
     report = regions_import_geojson(data=data)
@@ -111,7 +116,9 @@ def test_codes_are_found_under_common_aliases(community: Region) -> None:
 
 
 @pytest.mark.django_db
-def test_a_duplicate_code_is_an_error_naming_both_features(community: Region) -> None:
+def test_a_duplicate_code_is_an_error_naming_both_features(
+    community: Region, english: None
+) -> None:
     data = collection(
         feature("320113005001001", rect(0, 0, 200, 200)),
         feature("320113005001002", rect(200, 0, 400, 200)),
@@ -126,7 +133,9 @@ def test_a_duplicate_code_is_an_error_naming_both_features(community: Region) ->
 
 
 @pytest.mark.django_db
-def test_unknown_district_street_and_community_codes_are_errors(community: Region) -> None:
+def test_unknown_district_street_and_community_codes_are_errors(
+    community: Region, english: None
+) -> None:
     data = collection(
         feature("320199", rect(0, 0, 10, 10)),
         feature("320113099", rect(0, 0, 10, 10)),
@@ -144,6 +153,7 @@ def test_unknown_district_street_and_community_codes_are_errors(community: Regio
 @pytest.mark.django_db
 def test_a_grid_partly_outside_overlapping_and_leaving_a_gap_is_warned_with_areas(
     community: Region,
+    english: None,
 ) -> None:
     data = collection(
         feature("320113005001001", rect(-20, 0, 200, 200)),  # 20 m × 200 m outside (4,000 m²)
@@ -165,7 +175,9 @@ def test_a_grid_partly_outside_overlapping_and_leaving_a_gap_is_warned_with_area
 
 
 @pytest.mark.django_db
-def test_strict_turns_warnings_into_errors_and_writes_nothing(community: Region) -> None:
+def test_strict_turns_warnings_into_errors_and_writes_nothing(
+    community: Region, english: None
+) -> None:
     data = collection(feature("320113005001001", rect(0, 0, 200, 200)))
     report = regions_import_geojson(data=data, strict=True)
     assert not report.ok and not report.written
@@ -188,7 +200,7 @@ def test_grids_that_tile_the_community_raise_no_warnings_and_bump_the_index(
 
 
 @pytest.mark.django_db
-def test_a_dry_run_reports_but_writes_nothing(community: Region) -> None:
+def test_a_dry_run_reports_but_writes_nothing(community: Region, english: None) -> None:
     report = regions_import_geojson(
         data=collection(feature("320113005001001", rect(0, 0, 200, 200))), dry_run=True
     )
@@ -198,7 +210,7 @@ def test_a_dry_run_reports_but_writes_nothing(community: Region) -> None:
 
 
 @pytest.mark.django_db
-def test_hostile_geometries_become_per_feature_errors(community: Region) -> None:
+def test_hostile_geometries_become_per_feature_errors(community: Region, english: None) -> None:
     square = rect(0, 0, 200, 200).__geo_interface__
     ring = [list(c) for c in square["coordinates"][0]]
     nan_ring = [ring[0], [math.nan, ring[1][1]], *ring[2:]]
@@ -236,7 +248,9 @@ def test_hostile_geometries_become_per_feature_errors(community: Region) -> None
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
-def test_input_that_is_not_geojson_is_refused_with_a_400(raw: bytes, message: str) -> None:
+def test_input_that_is_not_geojson_is_refused_with_a_400(
+    raw: bytes, message: str, english: None
+) -> None:
     with pytest.raises(DomainError, match=message) as info:
         regions_import_geojson(data=raw)
     assert info.value.status == 400
@@ -286,6 +300,7 @@ def test_the_export_is_scoped_to_what_the_user_sees(community: Region) -> None:
 @pytest.mark.django_db
 def test_the_command_prints_the_report_and_exits_with_status_1_on_errors(
     capsys: pytest.CaptureFixture[str],
+    english: None,
 ) -> None:
     regions_import_divisions(path=QIXIA_CSV)
     with pytest.raises(CommandError) as info:
@@ -305,7 +320,9 @@ def test_the_export_command_writes_a_file(tmp_path: Path, community: Region) -> 
 
 
 @pytest.mark.django_db
-def test_repairing_a_bowtie_grid_reports_the_area_it_gained(community: Region) -> None:
+def test_repairing_a_bowtie_grid_reports_the_area_it_gained(
+    community: Region, english: None
+) -> None:
     bowtie = polygon_m([(0, 0), (200, 200), (200, 0), (0, 200), (0, 0)])
     refused = regions_import_geojson(data=collection(feature("320113005001001", bowtie)))
     assert "crosses itself at lat" in refused.features[0].problems[0]

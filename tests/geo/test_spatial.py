@@ -244,7 +244,7 @@ def test_a_cell_centre_lying_on_an_edge_gets_another_reference_point(size: float
     def centre(col: int, row: int) -> tuple[float, float]:
         return x0 + (col + 0.5) * h, y0 + (row + 0.5) * h
 
-    # a triangle with a vertex on one cell centre and an edge through two others
+    # triangles with every vertex on a cell centre, one edge running through seven more
     a, b, c = centre(6, 6), centre(14, 6), centre(10, 14)
     triangle = Polygon([a, b, c])
     polygons = [*corners, triangle, Polygon([a, c, centre(2, 14)])]

@@ -40,7 +40,6 @@ class Command(BaseCommand):
         self.stdout.write(f"worker {owner} started; jobs: {names}")
         last: dict[str, str] = {}
         while not stopping:
-            close_old_connections()
             for name, outcome in run_due_jobs(owner=owner):
                 # routine passes repeat themselves: print a job's outcome only when it changes
                 if options["verbosity"] > 1 or last.get(name) != outcome:
@@ -51,4 +50,5 @@ class Command(BaseCommand):
             deadline = time.monotonic() + interval
             while not stopping and time.monotonic() < deadline:
                 time.sleep(min(0.5, interval))
+            close_old_connections()  # a long-lived loop must not keep a broken or stale connection
         self.stdout.write("worker stopped")

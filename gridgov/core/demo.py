@@ -39,6 +39,7 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
+from gridgov.geo.codes import community_short_name
 from gridgov.geo.geometry import GRID_SIZE, geodesic_area, repair, validity_problem
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -276,21 +277,10 @@ def community_kind(community: Division, street_character: str) -> str:
     if 200 <= suffix < 400 or name.endswith(("村委会", "村民委员会")):
         return "village"
     kind = STREET_COMMUNITY_KIND[street_character]
-    short = short_name(name)
+    short = community_short_name(name)
     if kind in ("dense", "urban") and "村" in short and "新村" not in short:
         return "resettled"  # a village turned into estates (安置房)
     return kind
-
-
-def short_name(name: str) -> str:
-    """尧化社区居委会 -> 尧化社区, 兴隆村村委会 -> 兴隆村, 孟北村委会 -> 孟北村."""
-    for ending in ("居民委员会", "居委会", "村民委员会", "村委会", "委员会"):
-        if name.endswith(ending):
-            short = name[: -len(ending)]
-            if ending in ("村民委员会", "村委会") and not short.endswith("村"):
-                short += "村"
-            return short
-    return name
 
 
 # --- the affine metric frame and power diagrams --------------------------------------------------
@@ -800,7 +790,7 @@ def _plan_buildings(plan: DemoPlan, by_street: dict[str, list[Division]]) -> Non
             continue
         street = street_of[c.code]
         # villages: the estate is the village group (兴隆村3组), which names the village already
-        community_part = "" if kind.name in ("zone", "village") else short_name(c.name)
+        community_part = "" if kind.name in ("zone", "village") else community_short_name(c.name)
         where = f"{prefix}{street.name}{community_part}"
         plan.buildings.extend(
             _community_buildings(
@@ -843,7 +833,7 @@ def _community_buildings(
             remaining -= households
             homes.append((floors, households))
         if village:
-            estate = f"{short_name(community.name)}{estate_number}组"
+            estate = f"{community_short_name(community.name)}{estate_number}组"
         else:
             estate = _estate_name(community, kind, estate_number, used_names, rng)
         used_names.add(estate)
@@ -873,7 +863,7 @@ def _estate_name(
     community: Division, kind: Kind, number: int, used: set[str], rng: np.random.Generator
 ) -> str:
     if number == 1:
-        own = short_name(community.name).removesuffix("社区")
+        own = community_short_name(community.name).removesuffix("社区")
         if own.endswith(_NAMED_ESTATE_ENDINGS) and own not in used:
             return own  # 金尧花园社区 has the estate 金尧花园
     for _ in range(40):

@@ -33,6 +33,7 @@ from gridgov.geo.codes import (
     LEGACY_GRID_LENGTH,
     LEVEL_LENGTH,
     CodeError,
+    community_short_name,
     grid_code,
     level_noun,
     level_of,
@@ -82,9 +83,9 @@ def _more(shown: str, total: int, limit: int) -> str:
     return _("%(shown)s and %(count)s more") % {"shown": shown, "count": total - limit}
 
 
-def default_grid_name(sequence: int) -> str:
-    """The name a grid gets when none is given: 第001网格 (data, not a UI string)."""
-    return f"第{sequence:03d}网格"
+def default_grid_name(sequence: int, community_name: str = "") -> str:
+    """The name a grid gets when none is given: 长营社区第001网格 (data, not a UI string)."""
+    return f"{community_short_name(community_name)}第{sequence:03d}网格"
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
@@ -948,7 +949,7 @@ def regions_import_geojson(
         if item.region is None:
             sequence = int(fr.code[12:])
             community = existing[fr.code[:12]]
-            name = item.extra.get("name") or default_grid_name(sequence)
+            name = item.extra.get("name") or default_grid_name(sequence, community.name)
             fr.name = name
             Region.objects.create(
                 code=fr.code,
@@ -1390,7 +1391,7 @@ def grids_generate(
             ProposedGrid(
                 sequence=sequence,
                 code=code,
-                name=default_grid_name(sequence),
+                name=default_grid_name(sequence, community.name),
                 geometry=fields["geometry"],
                 polygon=polygon,
                 households=int(weights[inside].sum()),

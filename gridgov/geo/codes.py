@@ -102,3 +102,14 @@ def grid_code(community_code: str, sequence: int) -> str:
             _("a grid sequence must be 1 to 999, got %(sequence)s") % {"sequence": sequence}
         )
     return f"{community_code}{sequence:03d}"
+
+
+def community_short_name(name: str) -> str:
+    """尧化社区居委会 -> 尧化社区, 兴隆村村委会 -> 兴隆村, 孟北村委会 -> 孟北村."""
+    for ending in ("居民委员会", "居委会", "村民委员会", "村委会", "委员会"):
+        if name.endswith(ending):
+            short = name[: -len(ending)]
+            if ending in ("村民委员会", "村委会") and not short.endswith("村"):
+                short += "村"
+            return short
+    return name

@@ -1,5 +1,6 @@
 """The process-wide grid spatial index, rebuilt when grids change.
 
+Only grids in force today (``valid_from``/``valid_to``) are indexed; a new day rebuilds it.
 Every change to grid geometry bumps the ``geo.grids`` stamp in the same transaction. Each
 process keeps one ``GridIndex`` with the stamp value it was built from and checks the stamp at
 most every ``GRIDGOV_INDEX_CHECK_SECONDS`` (the writing process invalidates at once, on commit).
@@ -10,11 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from gridgov.core.stamps import stamp_bump, stamp_get
 from gridgov.geo.models import Level, Region
@@ -28,6 +32,7 @@ GRID_STAMP = "geo.grids"
 @dataclass(frozen=True)
 class LoadedIndex:
     version: int
+    day: date  # grids in force that day (valid_from/valid_to)
     codes: list[str]
     index: GridIndex
 
@@ -54,8 +59,11 @@ def _build(version: int) -> LoadedIndex:
 
     from gridgov.geo.spatial import GridIndex
 
+    today = timezone.localdate()
     rows = (
         Region.objects.filter(level=Level.GRID, geometry__isnull=False)
+        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
         .order_by("code")
         .values_list("code", "geometry")
     )
@@ -64,7 +72,7 @@ def _build(version: int) -> LoadedIndex:
     for code, geometry in rows.iterator(chunk_size=2000):
         codes.append(code)
         polygons.append(shape(geometry))
-    return LoadedIndex(version=version, codes=codes, index=GridIndex.build(polygons))
+    return LoadedIndex(version=version, day=today, codes=codes, index=GridIndex.build(polygons))
 
 
 def grid_index() -> LoadedIndex:
@@ -75,11 +83,12 @@ def grid_index() -> LoadedIndex:
     if loaded is not None and now - _checked_at < settings.GRIDGOV_INDEX_CHECK_SECONDS:
         return loaded
     version = stamp_get(key=GRID_STAMP)
-    if loaded is not None and loaded.version == version:
+    today = timezone.localdate()
+    if loaded is not None and loaded.version == version and loaded.day == today:
         _checked_at = now
         return loaded
     with _lock:
-        if _loaded is None or _loaded.version != version:
+        if _loaded is None or _loaded.version != version or _loaded.day != today:
             _loaded = _build(version)
         _checked_at = now
         return _loaded

@@ -110,3 +110,30 @@ def test_the_index_notices_a_changed_grid_through_the_version_stamp(
     after = grid_index()
     assert after.version > before.version
     assert after.locate(118.82, 32.05) is None
+
+
+def test_a_grid_no_longer_in_force_is_not_found(world: World, english: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    Region.objects.filter(pk=world.grid_a.pk).update(valid_to=yesterday)
+    grids_changed()
+    response = api(world).get(
+        "/api/v1/geo/locate", {"lat": 32.05, "lon": 118.82}, headers={"Accept-Language": "en"}
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"]["nearest"]["code"] == world.grid_b.code
+
+
+def test_a_grid_not_yet_in_force_is_not_found(world: World) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Region.objects.filter(pk=world.grid_a.pk).update(
+        valid_from=timezone.localdate() + timedelta(days=1)
+    )
+    grids_changed()
+    assert grid_index().locate(118.82, 32.05) is None

@@ -44,7 +44,7 @@ lock: venv
 
 i18n: venv
 	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --ignore=bench
-	$(PY) manage.py compilemessages -l zh_Hans
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv --ignore=var
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -91,6 +91,9 @@ RULES: dict[str, list[Rule]] = {
     "api:locate_bulk": [],  # same path as api:locate (POST), covered there
     "api:region_list": [Rule("GET", static("/api/v1/geo/regions"), "login")],
     "api:regions_import": [Rule("POST", static("/api/v1/geo/regions/import"), "admin")],
+    "api:regions_import_divisions": [
+        Rule("POST", static("/api/v1/geo/regions/import-divisions"), "admin")
+    ],
     "api:regions_export": [Rule("GET", static("/api/v1/geo/regions/export"), "admin")],
     "api:grids_preview": [
         Rule(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -47,8 +48,73 @@ class GenerateGridsForm(forms.Form):
         return data
 
 
+class RegionImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "A division CSV (code,name,level,parent_code, or the china-division package's "
+            "areas.csv, streets.csv or villages.csv; UTF-8 or GBK) or a GeoJSON "
+            "FeatureCollection of polygons matched by properties.code. The kind is detected."
+        ),
+    )
+    repair = forms.BooleanField(
+        label=_("Repair invalid polygons"),
+        required=False,
+        help_text=_("GeoJSON: repair self-intersections and report the change of area."),
+    )
+    strict = forms.BooleanField(
+        label=_("Treat check warnings as errors"),
+        required=False,
+        help_text=_("GeoJSON: overlaps, gaps and parts outside the parent stop the import."),
+    )
+    district = forms.CharField(
+        label=_("District"),
+        required=False,
+        max_length=12,
+        help_text=_("CSV: keep only this district's subtree (its 6-digit code)."),
+    )
+
+    def clean_district(self) -> str | None:
+        value = (self.cleaned_data.get("district") or "").strip()
+        if value and not value.isdigit():
+            raise forms.ValidationError(_("A district code has digits only."))
+        return value or None
+
+
+class RegionExportForm(forms.Form):
+    level = forms.ChoiceField(
+        label=_("Level"),
+        required=False,
+        choices=[("", _("any level")), *Level.choices],
+    )
+    under = forms.CharField(
+        label=_("Under"),
+        required=False,
+        max_length=15,
+        help_text=_("Only this region's subtree (its code); empty for every region."),
+    )
+
+    def clean_under(self) -> str | None:
+        value = (self.cleaned_data.get("under") or "").strip()
+        if value and not (value.isdigit() and 6 <= len(value) <= 15):
+            raise forms.ValidationError(_("A region code has 6 to 15 digits."))
+        return value or None
+
+
+#: A feature's status as words on the report page.
+STATUS_LABELS = {
+    "added": _("added"),
+    "updated": _("updated"),
+    "unchanged": _("unchanged"),
+    "error": _("error"),
+}
+#: Feature rows shown on the report page at most (the problems first when there are more).
+REPORT_ROWS = 1000
+
+
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
+    change_list_template = "admin/geo/region/change_list.html"
     list_display = ["code", "name", "level", "area_m2", "target_households", "grid_type"]
     list_filter = ["level", "grid_type"]
     search_fields = ["code", "name"]
@@ -74,12 +140,185 @@ class RegionAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="geo_region_import",
+            ),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="geo_region_export",
+            ),
+            path(
                 "<path:object_id>/generate-grids/",
                 self.admin_site.admin_view(self.generate_grids_view),
                 name="geo_region_generate_grids",
             ),
         ]
         return custom + super().get_urls()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"can_import_regions": self._may_import(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    def _may_import(self, request: HttpRequest) -> bool:
+        """Administrators (of any region; each import checks the regions it touches)."""
+        from gridgov.accounts.models import Role
+        from gridgov.accounts.selectors import user_has_role
+
+        if not self.has_change_permission(request):
+            return False
+        user: Any = request.user
+        return bool(user.is_superuser) or user_has_role(user, Role.ADMINISTRATOR)
+
+    def _page(self, request: HttpRequest, title: str, **context: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "changelist_url": reverse("admin:geo_region_changelist"),
+            **context,
+        }
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a division CSV or a GeoJSON file, see the dry run's report, then commit it."""
+        if not self._may_import(request):
+            raise PermissionDenied
+        form = RegionImportForm()
+        context: dict[str, Any] = {}
+        if request.method == "POST" and "_commit" in request.POST:
+            form, context = self._import_commit(request)
+        elif request.method == "POST":
+            form = RegionImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                context = self._import_preview(request, form)
+        context = self._page(
+            request,
+            gettext("Import regions"),
+            form=form,
+            upload_limit=settings.GRIDGOV_UPLOAD_MAX_BYTES,
+            **context,
+        )
+        return TemplateResponse(request, "admin/geo/import_regions.html", context)
+
+    def _acting_user(self, request: HttpRequest) -> Any:
+        """Whom an import is scoped to: nobody for a superuser (as "Generate grids")."""
+        user: Any = request.user
+        return None if user.is_superuser else user
+
+    def _run_import(
+        self, request: HttpRequest, *, kind: str, path: Path, options: dict[str, Any], dry_run: bool
+    ) -> Any:
+        from gridgov.geo.actions import regions_import_geojson
+        from gridgov.geo.api import divisions_import_file, require_divisions_administrator
+
+        if kind == "geojson":
+            return regions_import_geojson(
+                path=path,
+                repair=bool(options.get("repair")),
+                strict=bool(options.get("strict")),
+                dry_run=dry_run,
+                user=self._acting_user(request),
+            )
+        district = options.get("district") or None
+        user = self._acting_user(request)
+        if user is not None:
+            require_divisions_administrator(user, district)
+        return divisions_import_file(path=path, district=district, dry_run=dry_run)
+
+    def _import_preview(self, request: HttpRequest, form: RegionImportForm) -> dict[str, Any]:
+        from gridgov.geo.bulk import detect_import_kind, read_upload, stage_upload
+
+        upload = form.cleaned_data["file"]
+        try:
+            data = read_upload(upload)
+        except DomainError as exc:
+            form.add_error("file", exc.message)
+            return {}
+        kind = detect_import_kind(data)
+        options = {
+            "kind": kind,
+            "repair": form.cleaned_data["repair"],
+            "strict": form.cleaned_data["strict"],
+            "district": form.cleaned_data["district"],
+            "user": request.user.pk,
+        }
+        staged = stage_upload(data=data, name=upload.name or "upload", meta=options)
+        try:
+            report = self._run_import(
+                request, kind=kind, path=staged.path, options=options, dry_run=True
+            )
+        except DomainError as exc:
+            staged.discard()
+            form.add_error(None, exc.message)
+            return {"kind": kind}
+        shown = {"kind": kind, "file_name": staged.name, "options": options}
+        if not report.ok:
+            staged.discard()
+            return {**shown, "stage": "errors", **report_context(kind, report)}
+        return {**shown, "stage": "preview", "token": staged.token, **report_context(kind, report)}
+
+    def _import_commit(self, request: HttpRequest) -> tuple[RegionImportForm, dict[str, Any]]:
+        from gridgov.geo.bulk import staged_upload
+
+        form = RegionImportForm()
+        try:
+            staged, options = staged_upload(request.POST.get("token", ""))
+        except DomainError as exc:
+            return form, {"import_error": exc.message}
+        if options.get("user") != request.user.pk:
+            return form, {
+                "import_error": gettext("This preview belongs to another user; upload the file.")
+            }
+        kind = str(options.get("kind"))
+        try:
+            report = self._run_import(
+                request, kind=kind, path=staged.path, options=options, dry_run=False
+            )
+        except DomainError as exc:
+            return form, {"kind": kind, "import_error": exc.message}
+        finally:
+            staged.discard()
+        stage = "committed" if report.ok else "errors"
+        return form, {
+            "kind": kind,
+            "stage": stage,
+            "file_name": staged.name,
+            "options": options,
+            **report_context(kind, report),
+        }
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """Choose a level and a subtree; download the regions with polygons as GeoJSON."""
+        import json
+
+        from gridgov.geo.actions import regions_export_geojson
+
+        if not self._may_import(request):
+            raise PermissionDenied
+        form = RegionExportForm(request.GET if "_export" in request.GET else None)
+        if form.is_bound and form.is_valid():
+            level = form.cleaned_data["level"] or None
+            under = form.cleaned_data["under"]
+            try:
+                data = regions_export_geojson(
+                    user=self._acting_user(request), level=level, under=under
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                response = HttpResponse(
+                    json.dumps(data, ensure_ascii=False),
+                    content_type="application/geo+json; charset=utf-8",
+                )
+                response["Content-Disposition"] = (
+                    f'attachment; filename="{export_file_name(level=level, under=under)}"'
+                )
+                return response
+        context = self._page(request, gettext("Export GeoJSON"), form=form)
+        return TemplateResponse(request, "admin/geo/export_regions.html", context)
 
     def _may_generate(self, request: HttpRequest, community: Region) -> bool:
         from gridgov.accounts.selectors import is_administrator
@@ -154,6 +393,82 @@ class RegionAdmin(admin.ModelAdmin):
             "can_save": result is not None and not result.blockers,
         }
         return TemplateResponse(request, "admin/geo/generate_grids.html", context)
+
+
+def export_file_name(*, level: str | None, under: str | None) -> str:
+    """``regions-320113-grid-20250101.geojson``: the subtree, the level and today's date."""
+    from django.utils import timezone
+
+    day = timezone.localdate().strftime("%Y%m%d")
+    return "-".join(["regions", under or "all", level or "all-levels", day]) + ".geojson"
+
+
+def _area_change(m2: float | None, pct: float | None) -> str:
+    if m2 is None:
+        return ""
+    value = "0" if abs(m2) < 0.05 else f"{m2:+,.1f}"
+    text = gettext("%(value)s m²") % {"value": value}
+    if pct is not None:
+        text += " (0 %)" if abs(pct) < 0.00005 else f" ({pct:+.4f} %)"
+    return text
+
+
+def report_context(kind: str, report: Any) -> dict[str, Any]:
+    """What the report page shows of a GeoJSON or a divisions import report."""
+    from gridgov.geo.codes import level_noun
+
+    if kind != "geojson":
+        return {
+            "report": report,
+            "ok": report.ok,
+            "error_count": len(report.errors),
+            "sources": list(zip(report.files, report.layouts, report.encodings, strict=False)),
+            "row_errors": report.errors[:REPORT_ROWS],
+            "more_rows": max(0, len(report.errors) - REPORT_ROWS),
+            "added_codes": report.added_codes[:REPORT_ROWS],
+            "changed_codes": report.changed_codes[:REPORT_ROWS],
+        }
+    features = list(report.features)
+    if len(features) > REPORT_ROWS:
+        features.sort(key=lambda f: (not (f.problems or f.warnings or f.notes), f.index))
+    rows = [
+        {
+            "index": f.index,
+            "code": f.code,
+            "name": f.name,
+            "level": level_noun(f.level) if f.level else "",
+            "status": f.status,
+            "status_label": STATUS_LABELS.get(f.status, f.status),
+            "problems": f.problems,
+            "notes": f.notes,
+            "warnings": f.warnings,
+            "area_m2": f.area_m2,
+            "area_change": _area_change(f.area_change_m2, f.area_change_pct),
+        }
+        for f in features[:REPORT_ROWS]
+    ]
+    feature_problems = sum(len(f.problems) for f in report.features)
+    strict_errors = report.errors[feature_problems:] if report.strict else []
+    return {
+        "report": report,
+        "ok": report.ok,
+        "error_count": len(report.errors),
+        "summary": report.summary(),
+        "rows": rows,
+        "more_rows": max(0, len(features) - REPORT_ROWS),
+        "checks": [
+            {
+                "kind": w.kind,
+                "label": w.label,
+                "message": w.message,
+                "codes": w.codes,
+                "area_m2": w.area_m2,
+                "share_pct": w.share * 100,
+            }
+            for w in report.warnings
+        ],
+        "strict_errors": strict_errors,
+    }
 
 
 def _community_households(community: Region) -> int:

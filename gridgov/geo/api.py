@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +34,9 @@ from gridgov.geo.schemas import (
     RegionStaffOut,
     StaffOut,
 )
+
+if TYPE_CHECKING:
+    from gridgov.geo.actions import ImportReport
 
 router = Router()
 
@@ -243,6 +248,83 @@ def regions_import(
     report = regions_import_geojson(
         data=data, repair=repair, strict=strict, dry_run=dry_run, user=request.user
     )
+    if not report.ok:
+        raise DomainError(
+            ngettext(
+                "the import has %(count)s error; nothing was written",
+                "the import has %(count)s errors; nothing was written",
+                len(report.errors),
+            )
+            % {"count": len(report.errors)},
+            detail=report.as_dict(),
+            status=422,
+        )
+    return report.as_dict()
+
+
+def require_divisions_administrator(user: Any, district: str | None) -> None:
+    """Divisions of one district: its administrators; of every district: site administrators."""
+    from gridgov.accounts.selectors import is_administrator
+
+    if district:
+        if not is_administrator(user, region_code=district):
+            raise PermissionDenied(
+                _("only administrators of %(code)s may do this") % {"code": district},
+                detail={"region": district},
+            )
+    elif not is_administrator(user):
+        raise PermissionDenied(
+            _(
+                "only administrators of every region may import divisions without a district; "
+                "give the district"
+            ),
+            detail={"region": None},
+        )
+
+
+def divisions_import_file(*, path: Path, district: str | None, dry_run: bool) -> ImportReport:
+    """Import divisions from one CSV file; a dry run imports and rolls back (writes nothing)."""
+    from django.db import transaction
+
+    from gridgov.geo.actions import regions_import_divisions as import_divisions
+
+    if not dry_run:
+        return import_divisions(path=path, district=district)
+    with transaction.atomic():
+        report = import_divisions(path=path, district=district)
+        transaction.set_rollback(True)
+    report.written = False
+    return report
+
+
+@router.post(
+    "/regions/import-divisions",
+    summary="Import districts, streets and communities (CSV)",
+    description=(
+        "Multipart upload `file`: gridgov's code,name,level,parent_code CSV or a china-division "
+        "areas.csv / streets.csv / villages.csv (UTF-8 with or without BOM, or GBK), with form "
+        "fields `district` (keep only its subtree) and `dry_run`. All-or-nothing: 422 with the "
+        "report in `detail` when a row has an error; 400 for a file that is not such a CSV; 413 "
+        "when too large. Without `district` only administrators of every region may import."
+    ),
+)
+def regions_import_divisions(
+    request: HttpRequest,
+    file: File[UploadedFile | None] = None,
+    district: Form[str | None] = None,
+    dry_run: Form[bool] = False,
+) -> dict[str, Any]:
+    from gridgov.geo.bulk import read_upload, safe_upload_name
+
+    district = (district or "").strip() or None
+    require_divisions_administrator(request.user, district)
+    if file is None:
+        raise DomainError(_("upload the CSV file as the multipart form field 'file'"))
+    data = read_upload(file)
+    with tempfile.TemporaryDirectory(prefix="gridgov-divisions-") as folder:
+        path = Path(folder) / safe_upload_name(file.name or "", default="divisions.csv")
+        path.write_bytes(data)
+        report = divisions_import_file(path=path, district=district, dry_run=dry_run)
     if not report.ok:
         raise DomainError(
             ngettext(

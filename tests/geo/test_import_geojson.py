@@ -83,7 +83,8 @@ def test_a_legacy_14_digit_grid_code_creates_the_15_digit_grid_and_says_so(
         "legacy 14-digit grid code 32011300500101 read as 320113005001001" in n for n in fr.notes
     )
     grid = Region.objects.get(code="320113005001001")
-    assert grid.name == "栖霞社区第001网格" and grid.parent == community and grid.grid_type == "base"
+    assert grid.name == "栖霞社区第001网格"
+    assert grid.parent == community and grid.grid_type == "base"
     assert grid.area_m2 == pytest.approx(40_000, rel=1e-3)
 
 

@@ -5,6 +5,10 @@
  * No build step and no inline script: the page passes URLs and settings in
  * data-* attributes of #map-app, and the translated labels in data-* attributes
  * of #map-labels, so the text follows the active language.
+ *
+ * The search box also takes coordinates ("32.105, 118.85" as latitude, longitude;
+ * "118.85 32.105" when the first number is above 90; a "gcj02:" prefix for GCJ-02
+ * points from Chinese map apps) and asks the locate API for the grid holding them.
  */
 (function () {
   "use strict";
@@ -75,6 +79,7 @@
     if (!response.ok) {
       const error = new Error((body && body.message) || response.statusText || String(response.status));
       error.status = response.status;
+      error.detail = (body && body.detail) || {};
       throw error;
     }
     return body;
@@ -585,6 +590,122 @@
     input.setAttribute("aria-expanded", "true");
   }
 
+  // ---------------------------------------------------------------- coordinates
+
+  // "[gcj02:] number, number": a comma (ASCII or full-width), semicolon, slash or spaces between.
+  const COORDINATES =
+    /^\s*(?:(gcj-?02|wgs-?84)\s*[:\uff1a]\s*)?([-+]?\d+(?:\.\d+)?)\s*(?:[,;\/\uff0c\uff1b\u3001]\s*|\s+)([-+]?\d+(?:\.\d+)?)\s*$/i;
+
+  // "32.105, 118.85" -> { lat: 32.105, lon: 118.85, crs: "wgs84" }; the first number is the
+  // latitude unless it is clearly a longitude (above 90). Null for anything else.
+  function parseCoordinates(text) {
+    const match = COORDINATES.exec(text);
+    if (!match) {
+      return null;
+    }
+    const crs = match[1] && match[1].toLowerCase().startsWith("gcj") ? "gcj02" : "wgs84";
+    const first = Number(match[2]);
+    const second = Number(match[3]);
+    let lat = first;
+    let lon = second;
+    if (Math.abs(first) > 90 && Math.abs(second) <= 90) {
+      lat = second;
+      lon = first;
+    }
+    if (!Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+      return null;
+    }
+    return { lat, lon, crs };
+  }
+
+  function locateLabel(point) {
+    const template = point.crs === "gcj02" ? T.locateAtGcj02 : T.locateAt;
+    return template.replace("{lat}", String(point.lat)).replace("{lon}", String(point.lon));
+  }
+
+  let pointMarker = null;
+
+  function markPoint(lat, lon) {
+    if (pointMarker) {
+      pointMarker.remove();
+    }
+    pointMarker = L.circleMarker([lat, lon], {
+      pane: "pane-selected",
+      radius: 7,
+      color: "#d9480f",
+      weight: 3,
+      fillColor: "#fff",
+      fillOpacity: 1,
+      interactive: false,
+      className: "search-point",
+    }).addTo(map);
+    pointMarker.bindTooltip(T.point, { direction: "top" });
+  }
+
+  function showNotice(text, nearest) {
+    results.replaceChildren(el("li", "map-search__empty map-search__notice", text));
+    if (nearest && nearest.code) {
+      const item = el("li");
+      const button = el("button", "map-search__result");
+      button.type = "button";
+      button.dataset.code = nearest.code;
+      button.appendChild(el("span", "map-search__name", nearest.name));
+      button.appendChild(el("span", "map-search__meta", levelLabel(nearest.level) + " · " + nearest.code));
+      button.addEventListener("click", () => choose(nearest));
+      item.appendChild(button);
+      results.appendChild(item);
+    }
+    results.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+  }
+
+  function offerLocate(point) {
+    results.replaceChildren();
+    const item = el("li");
+    const button = el("button", "map-search__result map-search__locate");
+    button.type = "button";
+    button.appendChild(el("span", "map-search__name", locateLabel(point)));
+    button.addEventListener("click", () => locatePoint(point));
+    item.appendChild(button);
+    results.appendChild(item);
+    results.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+  }
+
+  // Ask the locate API for the grid holding the point; select it, or say why there is none
+  // (outside every grid the API's message names the nearest grid and its distance).
+  async function locatePoint(point) {
+    const seq = ++searchSeq;
+    hideResults();
+    setStatus(T.locating);
+    const params = new URLSearchParams({ lat: String(point.lat), lon: String(point.lon) });
+    if (point.crs !== "wgs84") {
+      params.set("crs", point.crs);
+    }
+    let answer;
+    try {
+      answer = await getJSON(cfg.locateUrl + "?" + params.toString());
+    } catch (err) {
+      if (seq !== searchSeq) {
+        return;
+      }
+      setStatus("");
+      const detail = err.detail || {};
+      if (typeof detail.lat === "number" && typeof detail.lon === "number") {
+        markPoint(detail.lat, detail.lon);
+        map.setView([detail.lat, detail.lon], Math.max(map.getZoom(), 14), { animate: animateFits });
+      }
+      showNotice(err.message || T.locateFailed, detail.nearest);
+      return;
+    }
+    if (seq !== searchSeq) {
+      return;
+    }
+    setStatus("");
+    markPoint(answer.lat, answer.lon);
+    await select(answer.grid.code, { fit: true });
+  }
+
   function choose(row) {
     hideResults();
     input.value = row.name;
@@ -596,6 +717,16 @@
     if (!q) {
       searchSeq += 1;
       hideResults();
+      return;
+    }
+    const point = parseCoordinates(q);
+    if (point) {
+      if (pick) {
+        locatePoint(point);
+      } else {
+        searchSeq += 1;
+        offerLocate(point);
+      }
       return;
     }
     const seq = ++searchSeq;

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,7 +14,10 @@ from gridgov.geo.models import Level
 
 
 class Command(BaseCommand):
-    help = "Manage the region tree: import-divisions, import-geojson, export-geojson, locate."
+    help = (
+        "Manage the region tree: import-divisions, import-geojson, export-geojson, locate, "
+        "locate-file."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
@@ -52,12 +57,35 @@ class Command(BaseCommand):
         p.add_argument("--lon", type=float, required=True)
         p.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84")
 
+        p = sub.add_parser(
+            "locate-file",
+            help="find the grid of every row of a CSV",
+            description=(
+                "Read a CSV (UTF-8 with or without BOM, or GBK) in chunks, append the columns "
+                "grid_code, grid_name and community_code (empty outside every grid or for bad "
+                "coordinates) and write it to OUT (UTF-8 with BOM, for Excel) or stdout. A "
+                "summary goes to stderr; rows with bad coordinates are kept and counted."
+            ),
+        )
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--lat-column", default="lat", metavar="NAME", help="default: lat")
+        p.add_argument("--lon-column", default="lon", metavar="NAME", help="default: lon")
+        p.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84")
+        p.add_argument(
+            "--encoding",
+            choices=["utf-8", "utf-8-sig", "gbk", "gb18030"],
+            help="the file's encoding (default: detected)",
+        )
+        p.add_argument("-o", "--output", metavar="OUT", help="write to OUT (default: stdout)")
+        p.add_argument("--chunk-rows", type=int, default=None, help=argparse.SUPPRESS)
+
     def handle(self, *args: Any, **options: Any) -> None:
         handler = {
             "import-divisions": self.import_divisions,
             "import-geojson": self.import_geojson,
             "export-geojson": self.export_geojson,
             "locate": self.locate,
+            "locate-file": self.locate_file,
         }[options["subcommand"]]
         try:
             handler(options)
@@ -115,3 +143,58 @@ class Command(BaseCommand):
             self.stdout.write(f"{region['level']:<10} {region['code']:<16} {region['name']}")
         grid = answer["grid"]
         self.stdout.write(f"{grid['level']:<10} {grid['code']:<16} {grid['name']}")
+
+    def locate_file(self, options: dict[str, Any]) -> None:
+        from gridgov.geo.bulk import locate_csv
+
+        encoding = options["encoding"]
+        if encoding == "gbk":
+            encoding = "gb18030"  # GBK's superset: a ledger may hold characters beyond GBK
+        chunk_rows = options["chunk_rows"]
+        if chunk_rows is not None and chunk_rows < 1:
+            raise CommandError("--chunk-rows must be at least 1")
+        common = {
+            "path": options["file"],
+            "lat_column": options["lat_column"],
+            "lon_column": options["lon_column"],
+            "crs": options["crs"],
+            "encoding": encoding,
+            "chunk_rows": chunk_rows,
+        }
+        output = options["output"]
+        if output:
+            try:
+                with open(output, "w", encoding="utf-8-sig", newline="") as handle:
+                    summary = locate_csv(out=handle, **common)
+            except OSError as exc:
+                raise CommandError(f"cannot write {output}: {exc.strerror}") from exc
+            except DomainError:
+                Path(output).unlink(missing_ok=True)
+                raise
+        else:
+            sink = _Buffered(self.stdout)
+            summary = locate_csv(out=sink, **common)
+            sink.flush()
+        self.stderr.write(summary.text())
+
+
+class _Buffered:
+    """Text for a command's stdout, passed on in blocks (its ``write`` adds a newline per call)."""
+
+    def __init__(self, wrapper: Any, size: int = 1 << 16) -> None:
+        self.wrapper = wrapper
+        self.size = size
+        self.parts: list[str] = []
+        self.held = 0
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        self.held += len(text)
+        if self.held >= self.size:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.parts:
+            self.wrapper.write("".join(self.parts), ending="")
+            self.parts, self.held = [], 0

@@ -228,23 +228,12 @@ def regions_import(
     dry_run: Form[bool] = False,
 ) -> dict[str, Any]:
     from gridgov.geo.actions import regions_import_geojson
+    from gridgov.geo.bulk import read_upload
 
     _require_administrator(request)
     if file is None:
         raise DomainError(_("upload the GeoJSON file as the multipart form field 'file'"))
-    limit = settings.GRIDGOV_UPLOAD_MAX_BYTES
-    if file.size is not None and file.size > limit:
-        raise DomainError(
-            _("the file has %(size)s bytes; at most %(limit)s bytes are accepted")
-            % {"size": f"{file.size:,}", "limit": f"{limit:,}"},
-            detail={"size": file.size, "limit": limit},
-            status=413,
-        )
-    data = file.read(limit + 1)
-    if len(data) > limit:
-        raise DomainError(
-            _("the file is larger than %(limit)s bytes") % {"limit": f"{limit:,}"}, status=413
-        )
+    data = read_upload(file)
     report = regions_import_geojson(
         data=data, repair=repair, strict=strict, dry_run=dry_run, user=request.user
     )

@@ -211,6 +211,22 @@ def _require_administrator(request: HttpRequest, region_code: str | None = None)
         raise PermissionDenied(message, detail={"region": region_code})
 
 
+def report_or_422(report: Any) -> dict[str, Any]:
+    """An import report as the answer, or 422 with it in ``detail`` when it has errors."""
+    if not report.ok:
+        raise DomainError(
+            ngettext(
+                "the import has %(count)s error; nothing was written",
+                "the import has %(count)s errors; nothing was written",
+                len(report.errors),
+            )
+            % {"count": len(report.errors)},
+            detail=report.as_dict(),
+            status=422,
+        )
+    return dict(report.as_dict())
+
+
 @router.post(
     "/regions/import",
     summary="Import region and grid polygons (GeoJSON)",
@@ -237,18 +253,7 @@ def regions_import(
     report = regions_import_geojson(
         data=data, repair=repair, strict=strict, dry_run=dry_run, user=request.user
     )
-    if not report.ok:
-        raise DomainError(
-            ngettext(
-                "the import has %(count)s error; nothing was written",
-                "the import has %(count)s errors; nothing was written",
-                len(report.errors),
-            )
-            % {"count": len(report.errors)},
-            detail=report.as_dict(),
-            status=422,
-        )
-    return report.as_dict()
+    return report_or_422(report)
 
 
 def require_divisions_administrator(user: Any, district: str | None) -> None:
@@ -314,18 +319,7 @@ def regions_import_divisions(
         path = Path(folder) / safe_upload_name(file.name or "", default="divisions.csv")
         path.write_bytes(data)
         report = divisions_import_file(path=path, district=district, dry_run=dry_run)
-    if not report.ok:
-        raise DomainError(
-            ngettext(
-                "the import has %(count)s error; nothing was written",
-                "the import has %(count)s errors; nothing was written",
-                len(report.errors),
-            )
-            % {"count": len(report.errors)},
-            detail=report.as_dict(),
-            status=422,
-        )
-    return report.as_dict()
+    return report_or_422(report)
 
 
 @router.get("/regions/export", summary="Regions with polygons as GeoJSON (administrators)")

@@ -62,10 +62,12 @@ def _default_language() -> Generator[None, None, None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_grid_index() -> None:
-    """Every test starts without a cached spatial index (the DB is rolled back between tests)."""
+    """Every test starts without cached grids or calendar (the DB is rolled back between tests)."""
+    from gridgov.core import worktime
     from gridgov.geo.index import invalidate_local
 
     invalidate_local()
+    worktime.invalidate_local()
 
 
 def _skip_is_failure(item: pytest.Item) -> bool:

@@ -47,7 +47,9 @@ class Rule:
 
     access: "public" (anyone; never 401/403), "login" (any logged-in user), "scoped"
     (in-scope object only), "serve" (in-scope object only, refused with 403 outside), "admin"
-    (administrators only), "own" (the user's own object only).
+    (administrators only), "own" (the user's own object only), "region_admin" (administrators
+    only, and an administrator of street 320113003 only for the object "in" their street, not
+    for the one "out" of it: the path is called with obj "in" and "out").
     """
 
     method: str
@@ -125,6 +127,87 @@ RULES: dict[str, list[Rule]] = {
     "api:token_create": [],  # same path as api:token_list (POST)
     "api:token_revoke": [Rule("DELETE", lambda t: f"/api/v1/accounts/tokens/{t}", "own")],
     "api:unit_list": [Rule("GET", static("/api/v1/accounts/units"), "login")],
+    "api:unit_create": [  # same path as api:unit_list (POST)
+        Rule(
+            "POST",
+            static("/api/v1/accounts/units"),
+            "admin",
+            data={"code": "matrix-unit", "name": "Matrix", "kind": "other"},
+            json=True,
+        )
+    ],
+    "api:unit_update": [
+        Rule(
+            "PATCH",
+            lambda o: (
+                f"/api/v1/accounts/units/{'street-office-003' if o == 'in' else 'yuhua-office'}"
+            ),
+            "region_admin",
+            data={"is_active": True},
+        )
+    ],
+    "api:user_list": [Rule("GET", static("/api/v1/accounts/users"), "admin")],
+    "api:user_create": [  # same path as api:user_list (POST)
+        Rule("POST", static("/api/v1/accounts/users"), "admin", data={"username": "m"}, json=True)
+    ],
+    "api:user_get": [
+        Rule(
+            "GET",
+            lambda o: f"/api/v1/accounts/users/{'grid_worker_a' if o == 'in' else 'leader'}",
+            "region_admin",
+        )
+    ],
+    "api:user_update": [  # same path as api:user_get (PATCH); changes nothing
+        Rule(
+            "PATCH",
+            lambda o: f"/api/v1/accounts/users/{'grid_worker_a' if o == 'in' else 'leader'}",
+            "region_admin",
+            data={"email": ""},
+        )
+    ],
+    "api:user_role_assign": [  # a role grid_worker_a holds already: changes nothing
+        Rule(
+            "POST",
+            static("/api/v1/accounts/users/grid_worker_a/roles"),
+            "admin",
+            data={"role": "grid_worker", "region": "320113003001001"},
+            json=True,
+        )
+    ],
+    "api:user_role_revoke": [  # a role grid_worker_a does not hold: 404 for administrators
+        Rule(
+            "DELETE",
+            static("/api/v1/accounts/users/grid_worker_a/roles?role=resident&region=320113003001"),
+            "admin",
+        )
+    ],
+    "api:user_unlock": [
+        Rule(
+            "POST",
+            lambda o: f"/api/v1/accounts/users/{'grid_worker_a' if o == 'in' else 'leader'}/unlock",
+            "region_admin",
+        )
+    ],
+    "api:calendar_days": [
+        Rule("GET", static("/api/v1/core/calendar/days?start=2026-12-28&end=2027-01-10"), "login")
+    ],
+    "api:calendar_deadline": [
+        Rule(
+            "GET",
+            static("/api/v1/core/calendar/deadline?start=2026-12-30T10:00:00%2B08:00&days=1"),
+            "login",
+        )
+    ],
+    "api:calendar_override": [  # PUT and DELETE share the path
+        Rule(
+            "PUT",
+            static("/api/v1/core/calendar/overrides/2030-06-03"),
+            "admin",
+            data={"kind": "holiday", "note": "authorization matrix"},
+            json=True,
+        ),
+        Rule("DELETE", static("/api/v1/core/calendar/overrides/2030-06-03"), "admin"),
+    ],
 }
 
 
@@ -162,12 +245,29 @@ def client_for(world: World, persona: str) -> Client:
     return client
 
 
+def street_admin_client(world: World) -> Client:
+    """A client of an administrator of street 320113003 only (made on first use)."""
+    from gridgov.accounts.models import Role, User
+
+    user = User.objects.filter(username="street_admin").first()
+    if user is None:
+        user = actions.user_create(username="street_admin", password=None)
+        actions.role_assign(user=user, role=Role.ADMINISTRATOR, region=world.regions["320113003"])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def call(client: Client, rule: Rule, obj: str) -> Any:
     path = rule.path(obj)
     if rule.method == "GET":
         return client.get(path)
     if rule.method == "DELETE":
         return client.delete(path)
+    if rule.method == "PUT":
+        return client.put(path, rule.data or {}, content_type="application/json")
+    if rule.method == "PATCH":
+        return client.patch(path, rule.data or {}, content_type="application/json")
     if rule.json:
         return client.post(path, rule.data or {}, content_type="application/json")
     return client.post(path, rule.data or {})
@@ -238,6 +338,21 @@ def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
             expect(r.status_code != 403, r, "administrators only")
         else:
             expect(r.status_code == 403, r, "administrators only")
+    elif rule.access == "region_admin":
+        for obj in ("in", "out"):
+            r = call(client, rule, obj)
+            if persona == ANON:
+                expect(must_log_in(r), r, f"administrators only ({obj})")
+            elif persona == "admin":
+                expect(r.status_code < 400, r, f"administrators only ({obj})")
+            else:
+                expect(r.status_code == 403, r, f"administrators only ({obj})")
+        if persona == "admin":
+            street = street_admin_client(world)
+            r = call(street, rule, "in")
+            expect(r.status_code < 400, r, "as the street administrator, inside their street")
+            r = call(street, rule, "out")
+            expect(r.status_code in (403, 404), r, "as the street administrator, outside it")
     else:  # pragma: no cover - a typo in RULES
         problems.append(f"{key}: unknown access {rule.access!r}")
     return problems

@@ -46,7 +46,15 @@ api = NinjaAPI(
         "Regions and grids, units and people in roles. Authenticate with "
         "`Authorization: Bearer <token>` (create a token on the web under API tokens, or with "
         "`gridgov accounts token-create`), or with the web session and its CSRF token. "
-        'Errors answer `{"message": ..., "detail": {...}}` with a 4xx status.'
+        'Errors answer `{"message": ..., "detail": {...}}` with a 4xx status.\n\n'
+        "**Idempotency.** Every write endpoint accepts an `Idempotency-Key` header (1 to 200 "
+        "printable characters; send a fresh UUID per request). A retry with the same key, method, "
+        "path and body answers the first request's stored status and body, with the header "
+        "`Idempotent-Replayed: true`, and changes nothing; the same key with a different request "
+        "answers 422; a retry while the first request is still running waits for it, or answers "
+        "409. Error responses are not stored, so a corrected retry may reuse the key. Keys are "
+        "per user and remembered for `GRIDGOV_IDEMPOTENCY_HOURS` (24 by default); anonymous "
+        "requests ignore the header."
     ),
     auth=[TokenAuth(), TokenHeaderAuth(), django_auth],
     urls_namespace="api",
@@ -101,10 +109,12 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def register_routers() -> None:
     from gridgov.accounts.api import router as accounts_router
+    from gridgov.core.api import router as core_router
     from gridgov.geo.api import router as geo_router
 
     api.add_router("/geo", geo_router, tags=["geo"])
     api.add_router("/accounts", accounts_router, tags=["accounts"])
+    api.add_router("/core", core_router, tags=["calendar"])
 
 
 register_routers()

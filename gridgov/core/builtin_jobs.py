@@ -16,6 +16,14 @@ def prune_sessions() -> str:
     return f"{deleted} expired sessions removed"
 
 
+@register_job("idempotency.prune", every=timedelta(hours=1))
+def prune_idempotency_records() -> str:
+    """Forget stored responses older than GRIDGOV_IDEMPOTENCY_HOURS."""
+    from gridgov.core.idempotency import idempotency_prune
+
+    return f"{idempotency_prune()} expired idempotency records removed"
+
+
 @register_job("geo.index.warm", every=timedelta(minutes=1))
 def warm_grid_index() -> str:
     """Keep the worker's spatial index current (the worker locates points for jobs too)."""

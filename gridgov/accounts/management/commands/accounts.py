@@ -33,6 +33,18 @@ class Command(BaseCommand):
             "--no-password", action="store_true", help="create without a usable password"
         )
 
+        p = sub.add_parser("update-user", help="change a user's name, e-mail or work phone")
+        p.add_argument("username")
+        p.add_argument("--name", help="display name")
+        p.add_argument("--email")
+        p.add_argument("--phone", help="work phone")
+
+        p = sub.add_parser("deactivate", help="deactivate a user and revoke their API tokens")
+        p.add_argument("username")
+
+        p = sub.add_parser("activate", help="let a deactivated user log in again")
+        p.add_argument("username")
+
         p = sub.add_parser("assign", help="give a user a role in a region or for a unit")
         p.add_argument("username")
         p.add_argument("role", choices=Role.values)
@@ -52,8 +64,15 @@ class Command(BaseCommand):
         p = sub.add_parser("unit-create", help="create or update a unit")
         p.add_argument("code")
         p.add_argument("name")
-        p.add_argument("--kind", choices=UnitKind.values, default=UnitKind.OTHER)
-        p.add_argument("--region", action="append", default=[], help="region served (repeatable)")
+        p.add_argument("--kind", choices=UnitKind.values, help="default for a new unit: other")
+        p.add_argument(
+            "--region",
+            action="append",
+            default=[],
+            help="region served (repeatable; replaces the regions of an existing unit)",
+        )
+        p.add_argument("--phone", help="duty phone")
+        p.add_argument("--inactive", action="store_true", help="mark the unit inactive")
 
         sub.add_parser("units", help="list units and the regions they serve")
 
@@ -111,6 +130,25 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"created user {user.username}")
 
+    def do_update_user(self, o: dict[str, Any]) -> None:
+        user = actions.user_update(
+            user=self._user(o["username"]),
+            actor=None,
+            display_name=o["name"],
+            email=o["email"],
+            work_phone=o["phone"],
+        )
+        self.stdout.write(f"updated user {user.username}")
+
+    def do_deactivate(self, o: dict[str, Any]) -> None:
+        user = self._user(o["username"])
+        revoked = actions.user_deactivate(user=user, actor=None)
+        self.stdout.write(f"deactivated {user.username}; {revoked} API tokens revoked")
+
+    def do_activate(self, o: dict[str, Any]) -> None:
+        user = actions.user_activate(user=self._user(o["username"]))
+        self.stdout.write(f"activated {user.username}")
+
     def do_assign(self, o: dict[str, Any]) -> None:
         region, unit = self._where(o)
         a = actions.role_assign(
@@ -139,8 +177,9 @@ class Command(BaseCommand):
         for a in qs:
             where = a.unit.code if a.unit else (a.region.code if a.region else "*")
             phone = mask_phone(a.user.work_phone)
+            state = "" if a.user.is_active else " (inactive)"
             self.stdout.write(
-                f"{a.user.username:<16} {a.user.label:<10} {a.role:<16} {where:<16} {phone}"
+                f"{a.user.username:<16} {a.user.label:<10} {a.role:<16} {where:<16} {phone}{state}"
             )
 
     def do_unit_create(self, o: dict[str, Any]) -> None:
@@ -150,15 +189,34 @@ class Command(BaseCommand):
             if region is None:
                 raise CommandError(f"no region with code {code!r}")
             regions.append(region)
-        unit = actions.unit_create(
-            code=o["code"], name=o["name"], kind=o["kind"], regions=regions or None
-        )
-        self.stdout.write(f"unit {unit.code} {unit.name}")
+        existing = Unit.objects.filter(code=o["code"]).first()
+        if existing is None:
+            unit = actions.unit_create(
+                code=o["code"],
+                name=o["name"],
+                kind=o["kind"] or UnitKind.OTHER,
+                regions=regions,
+                phone=o["phone"] or "",
+            )
+            if o["inactive"]:
+                actions.unit_update(unit=unit, is_active=False)
+            self.stdout.write(f"created unit {unit.code} {unit.name}")
+        else:
+            unit = actions.unit_update(
+                unit=existing,
+                name=o["name"],
+                kind=o["kind"],
+                regions=regions or None,
+                phone=o["phone"],
+                is_active=False if o["inactive"] else None,
+            )
+            self.stdout.write(f"updated unit {unit.code} {unit.name}")
 
     def do_units(self, o: dict[str, Any]) -> None:
         for unit in Unit.objects.prefetch_related("regions").order_by("code"):
             codes = ",".join(sorted(r.code for r in unit.regions.all())) or "-"
-            self.stdout.write(f"{unit.code:<24} {unit.kind:<20} {unit.name:<20} {codes}")
+            state = "" if unit.is_active else " (inactive)"
+            self.stdout.write(f"{unit.code:<24} {unit.kind:<20} {unit.name:<20} {codes}{state}")
 
     def do_token_create(self, o: dict[str, Any]) -> None:
         token, raw = actions.token_create(
@@ -185,7 +243,5 @@ class Command(BaseCommand):
         self.stdout.write("revoked")
 
     def do_unlock(self, o: dict[str, Any]) -> None:
-        from axes.utils import reset
-
-        count = reset(username=o["username"])
+        count = actions.user_unlock(username=o["username"])
         self.stdout.write(f"lock-out lifted ({count} records cleared)")

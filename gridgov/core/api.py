@@ -12,6 +12,7 @@ from ninja import Query, Router, Schema, Status
 from gridgov.accounts.selectors import is_administrator
 from gridgov.core import actions, worktime
 from gridgov.core.errors import DomainError, PermissionDenied
+from gridgov.core.idempotency import idempotent
 
 router = Router()
 
@@ -121,6 +122,7 @@ def calendar_deadline(request: HttpRequest, q: Query[DeadlineQuery]) -> dict[str
 
 
 @router.put("/calendar/overrides/{day}", response=OverrideOut, url_name="calendar_override")
+@idempotent
 def calendar_override_put(request: HttpRequest, day: str, payload: OverrideIn) -> dict[str, Any]:
     """Make a date a holiday or a working day (administrators only)."""
     _require_admin(request)
@@ -138,6 +140,7 @@ def calendar_override_put(request: HttpRequest, day: str, payload: OverrideIn) -
 
 
 @router.delete("/calendar/overrides/{day}", response={204: None}, url_name="calendar_override")
+@idempotent
 def calendar_override_delete(request: HttpRequest, day: str) -> Status[None]:
     """Remove a date's override (administrators only); 404 when there is none."""
     _require_admin(request)

@@ -17,6 +17,7 @@ from ninja import File, Form, Query, Router, Schema, UploadedFile
 from pydantic import Field
 
 from gridgov.core.errors import DomainError, NotFound, PermissionDenied
+from gridgov.core.idempotency import idempotent
 from gridgov.core.masking import mask_phone
 from gridgov.geo import selectors
 from gridgov.geo.codes import ancestor_codes
@@ -236,6 +237,7 @@ def report_or_422(report: Any) -> dict[str, Any]:
         "`detail` when there are errors; 400 for a file that is not GeoJSON; 413 when too large."
     ),
 )
+@idempotent
 def regions_import(
     request: HttpRequest,
     file: File[UploadedFile | None] = None,
@@ -302,6 +304,7 @@ def divisions_import_file(*, path: Path, district: str | None, dry_run: bool) ->
         "when too large. Without `district` only administrators of every region may import."
     ),
 )
+@idempotent
 def regions_import_divisions(
     request: HttpRequest,
     file: File[UploadedFile | None] = None,
@@ -433,6 +436,7 @@ def grids_preview(request: HttpRequest, payload: GridGenIn) -> dict[str, Any]:
     summary="Cut a community into grids and save them",
     description="As the preview, and saves; 409 names what blocks replacing existing grids.",
 )
+@idempotent
 def grids_generate_view(request: HttpRequest, payload: GridGenIn) -> dict[str, Any]:
     return _grids_generate(request, payload, dry_run=False)
 

@@ -39,8 +39,6 @@ version stamp moves, checked at most every ``GRIDGOV_INDEX_CHECK_SECONDS``.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -51,9 +49,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from gridgov.core.stamps import StampedCache
 
 WORKDAY = "workday"
 HOLIDAY = "holiday"
@@ -402,11 +401,6 @@ class WorkCalendar:
 
 # --- the database-backed calendar ----------------------------------------------------------
 
-_lock = threading.Lock()
-_current: WorkCalendar | None = None
-_current_hours: str | None = None
-_checked_at = 0.0
-
 
 def _build(version: int) -> WorkCalendar:
     from gridgov.core.models import CalendarOverride
@@ -418,40 +412,27 @@ def _build(version: int) -> WorkCalendar:
     return WorkCalendar(hours=default_hours(), overrides=overrides, version=version)
 
 
+def _working_hours_setting() -> str:
+    return str(getattr(settings, "GRIDGOV_WORKING_HOURS", ""))
+
+
+_cache: StampedCache[WorkCalendar] = StampedCache(
+    CALENDAR_STAMP, _build, context=_working_hours_setting
+)
+
+
 def current_calendar() -> WorkCalendar:
     """The platform calendar (settings + stored overrides), rebuilt when the overrides change."""
-    global _current, _current_hours, _checked_at
-    from gridgov.core.stamps import stamp_get
-
-    now = time.monotonic()
-    raw_hours = getattr(settings, "GRIDGOV_WORKING_HOURS", "")
-    loaded = _current
-    interval = float(getattr(settings, "GRIDGOV_INDEX_CHECK_SECONDS", 2.0))
-    if loaded is not None and _current_hours == raw_hours and now - _checked_at < interval:
-        return loaded
-    version = stamp_get(key=CALENDAR_STAMP)
-    with _lock:
-        if _current is None or _current.version != version or _current_hours != raw_hours:
-            _current = _build(version)
-            _current_hours = raw_hours
-        _checked_at = now
-        return _current
+    return _cache.get()
 
 
 def invalidate_local() -> None:
-    global _current, _checked_at
-    with _lock:
-        _current = None
-        _checked_at = 0.0
+    _cache.invalidate()
 
 
 def calendar_changed() -> None:
     """Call inside the transaction that changed overrides: other processes see the stamp move."""
-    from gridgov.core.stamps import stamp_bump
-
-    stamp_bump(key=CALENDAR_STAMP)
-    invalidate_local()
-    transaction.on_commit(invalidate_local)
+    _cache.changed()
 
 
 # --- module-level shortcuts on the platform calendar -----------------------------------------

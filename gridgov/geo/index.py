@@ -8,19 +8,15 @@ most every ``GRIDGOV_INDEX_CHECK_SECONDS`` (the writing process invalidates at o
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from gridgov.core.stamps import stamp_bump, stamp_get
+from gridgov.core.stamps import StampedCache
 from gridgov.geo.models import Level, Region
 
 if TYPE_CHECKING:
@@ -49,11 +45,6 @@ class LoadedIndex:
         return (self.codes[i] if i >= 0 else None), distance
 
 
-_lock = threading.Lock()
-_loaded: LoadedIndex | None = None
-_checked_at = 0.0
-
-
 def _build(version: int) -> LoadedIndex:
     from shapely.geometry import shape
 
@@ -75,33 +66,18 @@ def _build(version: int) -> LoadedIndex:
     return LoadedIndex(version=version, day=today, codes=codes, index=GridIndex.build(polygons))
 
 
+_cache: StampedCache[LoadedIndex] = StampedCache(GRID_STAMP, _build, context=timezone.localdate)
+
+
 def grid_index() -> LoadedIndex:
-    """The current index, rebuilt if the grids changed since it was built."""
-    global _loaded, _checked_at
-    now = time.monotonic()
-    loaded = _loaded
-    if loaded is not None and now - _checked_at < settings.GRIDGOV_INDEX_CHECK_SECONDS:
-        return loaded
-    version = stamp_get(key=GRID_STAMP)
-    today = timezone.localdate()
-    if loaded is not None and loaded.version == version and loaded.day == today:
-        _checked_at = now
-        return loaded
-    with _lock:
-        if _loaded is None or _loaded.version != version or _loaded.day != today:
-            _loaded = _build(version)
-        _checked_at = now
-        return _loaded
+    """The current index, rebuilt if the grids changed since it was built (or the day did)."""
+    return _cache.get()
 
 
 def invalidate_local() -> None:
-    global _loaded, _checked_at
-    with _lock:
-        _loaded = None
-        _checked_at = 0.0
+    _cache.invalidate()
 
 
 def grids_changed() -> None:
     """Call inside the transaction that changed grid geometry."""
-    stamp_bump(key=GRID_STAMP)
-    transaction.on_commit(invalidate_local)
+    _cache.changed()

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from gridgov.accounts.models import STAFF_ROLES, UNIT_ROLES, Role, RoleAssignment, Unit, User
+from gridgov.accounts.models import UNIT_ROLES, Role, RoleAssignment, Unit, User
 from gridgov.core.errors import DomainError, NotFound, PermissionDenied
 from gridgov.core.scope import Scope
 from gridgov.geo.models import Region
@@ -42,10 +42,6 @@ def user_role_names(user: Any) -> list[str]:
 def user_has_role(user: Any, *roles: str) -> bool:
     wanted = set(roles)
     return any(a.role in wanted for a in user_assignments(user))
-
-
-def is_staff_member(user: Any) -> bool:
-    return any(a.role in STAFF_ROLES for a in user_assignments(user))
 
 
 def is_administrator(user: Any, region_code: str | None = None) -> bool:
@@ -94,17 +90,6 @@ def units_visible_to(user: Any) -> QuerySet[Unit]:
     )
     ids = set(in_scope.values_list("pk", flat=True)) | set(own)
     return Unit.objects.filter(pk__in=ids)
-
-
-def users_visible_to(user: Any) -> QuerySet[User]:
-    """Staff whose assignments lie in the user's scope (an administrator sees everyone)."""
-    scope = user_scope(user)
-    if scope.everything:
-        return User.objects.all()
-    if scope.is_empty:
-        return User.objects.filter(pk=user.pk)
-    ids = RoleAssignment.objects.filter(scope.q("region__code")).values("user_id")
-    return User.objects.filter(pk__in=ids) | User.objects.filter(pk=user.pk)
 
 
 def current_user(request: Any) -> User:

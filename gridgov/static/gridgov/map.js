@@ -570,22 +570,25 @@
     input.setAttribute("aria-expanded", "false");
   }
 
+  // One search result: a button that opens the region.
+  function resultItem(row) {
+    const item = el("li");
+    const button = el("button", "map-search__result");
+    button.type = "button";
+    button.dataset.code = row.code;
+    button.appendChild(el("span", "map-search__name", row.name));
+    button.appendChild(el("span", "map-search__meta", levelLabel(row.level) + " · " + row.code));
+    button.addEventListener("click", () => choose(row));
+    item.appendChild(button);
+    return item;
+  }
+
   function showResults(rows) {
     results.replaceChildren();
     if (rows.length === 0) {
       results.appendChild(el("li", "map-search__empty", T.noResults));
     }
-    rows.forEach((row) => {
-      const item = el("li");
-      const button = el("button", "map-search__result");
-      button.type = "button";
-      button.dataset.code = row.code;
-      button.appendChild(el("span", "map-search__name", row.name));
-      button.appendChild(el("span", "map-search__meta", levelLabel(row.level) + " · " + row.code));
-      button.addEventListener("click", () => choose(row));
-      item.appendChild(button);
-      results.appendChild(item);
-    });
+    rows.forEach((row) => results.appendChild(resultItem(row)));
     results.hidden = false;
     input.setAttribute("aria-expanded", "true");
   }
@@ -645,15 +648,7 @@
   function showNotice(text, nearest) {
     results.replaceChildren(el("li", "map-search__empty map-search__notice", text));
     if (nearest && nearest.code) {
-      const item = el("li");
-      const button = el("button", "map-search__result");
-      button.type = "button";
-      button.dataset.code = nearest.code;
-      button.appendChild(el("span", "map-search__name", nearest.name));
-      button.appendChild(el("span", "map-search__meta", levelLabel(nearest.level) + " · " + nearest.code));
-      button.addEventListener("click", () => choose(nearest));
-      item.appendChild(button);
-      results.appendChild(item);
+      results.appendChild(resultItem(nearest));
     }
     results.hidden = false;
     input.setAttribute("aria-expanded", "true");

@@ -7,8 +7,6 @@ page or an endpoint means saying who may use it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from gridgov.accounts import actions
+from tests.authz._base import Rule, static
 from tests.world import PERSONAS, World
 
 ANON = "anonymous"
@@ -39,29 +38,6 @@ IN_SCOPE = {
 }
 OUT_OF_SCOPE = "320114001001001"
 ALL = [*PERSONAS, "nobody"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """How one route is reached and who gets in.
-
-    access: "public" (anyone; never 401/403), "login" (any logged-in user), "scoped"
-    (in-scope object only), "serve" (in-scope object only, refused with 403 outside), "admin"
-    (administrators only), "own" (the user's own object only), "region_admin" (administrators
-    only, and an administrator of street 320113003 only for the object "in" their street, not
-    for the one "out" of it: the path is called with obj "in" and "out").
-    """
-
-    method: str
-    path: Callable[[str], str]
-    access: str
-    data: dict[str, Any] | None = None
-    json: bool = False
-    region_object: bool = False
-
-
-def static(path: str) -> Callable[[str], str]:
-    return lambda _obj: path
 
 
 RULES: dict[str, list[Rule]] = {
@@ -209,6 +185,25 @@ RULES: dict[str, list[Rule]] = {
         Rule("DELETE", static("/api/v1/core/calendar/overrides/2030-06-03"), "admin"),
     ],
 }
+
+
+def _more_rules() -> None:
+    """Apps add their routes' rules in tests/authz/<app>.py (a ``RULES`` dict of the same kind)."""
+    import importlib
+    import pkgutil
+
+    import tests.authz
+
+    for info in pkgutil.iter_modules(tests.authz.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"tests.authz.{info.name}")
+        clash = set(RULES) & set(module.RULES)
+        assert not clash, f"rules given twice: {sorted(clash)}"
+        RULES.update(module.RULES)
+
+
+_more_rules()
 
 
 def iter_routes() -> list[tuple[str, str]]:

@@ -1,0 +1,827 @@
+"""Every write to a case (DESIGN.md rules 1, 3, 4, 7).
+
+``case_report`` creates a case; ``case_act`` takes any action of the workflow table. Both run in
+one transaction, append exactly one timeline event per transition, and create the in-app
+notifications in the same transaction. A stale ``version`` answers 409 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from gridgov.accounts.models import Role, Unit, User
+from gridgov.accounts.selectors import user_role_names
+from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from gridgov.core.worktime import local_zone
+from gridgov.geo.crs import to_wgs84
+from gridgov.geo.index import grid_index
+from gridgov.geo.models import Region
+
+from . import notices
+from .deadlines import Clock, clock_effect, extend_clock, parse_limit, start_clock
+from .models import Case, CaseEvent, CasePhoto, CaseSequence, Category, Datatype, Source, Urgency
+from .permissions import GUARDS, LEVELS, acting_role
+from .routing import suggest_unit
+
+if TYPE_CHECKING:
+    from gridgov.core.photos import StoredPhoto
+
+from .workflow import (
+    ASSISTING,
+    CATEGORY,
+    LEAD,
+    NOTE,
+    PHOTOS,
+    RATING,
+    REASON,
+    REPORT,
+    SPAN,
+    TABLE,
+    TARGET,
+    TERMINAL,
+    URGENCY,
+    State,
+    Step,
+    Transition,
+)
+
+MAX_DESCRIPTION = 4000
+MAX_NOTE = 2000
+MAX_PHOTOS = 9
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# --- input checks -----------------------------------------------------------------------------
+
+
+def clean_text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
+    """Trimmed text without control characters; DomainError 422 naming ``field`` otherwise."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise DomainError(_("%(field)s must be text") % {"field": field}, status=422)
+    text = value.strip()
+    if _CONTROL.search(text):
+        raise DomainError(
+            _("%(field)s contains control characters (such as NUL); remove them")
+            % {"field": field},
+            status=422,
+            detail={"field": field},
+        )
+    if required and not text:
+        raise DomainError(
+            _("%(field)s is required") % {"field": field}, status=422, detail={"field": field}
+        )
+    if len(text) > limit:
+        raise DomainError(
+            _("%(field)s is %(length)s characters long; the limit is %(limit)s")
+            % {"field": field, "length": f"{len(text):,}", "limit": f"{limit:,}"},
+            status=422,
+            detail={"field": field},
+        )
+    return text
+
+
+def check_point(lat: Any, lon: Any) -> tuple[float, float]:
+    try:
+        flat, flon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise DomainError(_("lat and lon must be numbers"), status=422) from None
+    if not (math.isfinite(flat) and math.isfinite(flon)):
+        raise DomainError(_("lat and lon must be finite numbers"), status=422)
+    if not -90 <= flat <= 90:
+        raise DomainError(
+            _("lat %(lat)s is out of range: latitude lies between -90 and 90") % {"lat": lat},
+            status=422,
+        )
+    if not -180 <= flon <= 180:
+        raise DomainError(
+            _("lon %(lon)s is out of range: longitude lies between -180 and 180") % {"lon": lon},
+            status=422,
+        )
+    return flat, flon
+
+
+def locate_grid(lat: float, lon: float) -> Region:
+    """The grid in force at a WGS-84 point; 422 naming the nearest grid when there is none."""
+    loaded = grid_index()
+    code = loaded.locate(lon, lat)
+    if code is None:
+        nearest, distance = loaded.nearest(lon, lat)
+        if nearest is None:
+            raise DomainError(_("no grids are defined yet"), status=422)
+        raise DomainError(
+            _(
+                "the location (lat %(lat)s, lon %(lon)s) lies in no grid; the nearest grid is "
+                "%(code)s, %(distance)s m away"
+            )
+            % {
+                "lat": f"{lat:.6f}",
+                "lon": f"{lon:.6f}",
+                "code": nearest,
+                "distance": f"{distance:,.0f}",
+            },
+            status=422,
+            detail={"nearest": nearest, "distance_m": round(distance, 1)},
+        )
+    grid = Region.objects.filter(code=code).first()
+    if grid is None:  # the index is a moment behind a deletion
+        raise DomainError(_("the grid at this location was just removed; try again"), status=409)
+    return grid
+
+
+def clean_attributes(category: Category, values: dict[str, Any] | None) -> dict[str, Any]:
+    """Check ``values`` against the category's Open311 attributes; 422 naming each problem."""
+    values = dict(values or {})
+    problems: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    attributes = list(category.attributes.all())
+    known = {a.code for a in attributes}
+    for code in values:
+        if code not in known:
+            problems[str(code)[:40]] = _("%(category)s has no attribute %(code)s") % {
+                "category": category.name,
+                "code": str(code)[:40],
+            }
+    for a in attributes:
+        raw = values.get(a.code)
+        empty = raw is None or raw == "" or raw == []
+        if empty:
+            if a.required and a.variable:
+                problems[a.code] = _("%(question)s is required") % {"question": a.description}
+            continue
+        try:
+            cleaned[a.code] = _attribute_value(a.datatype, raw, a.value_keys())
+        except ValueError as exc:
+            problems[a.code] = f"{a.description}: {exc}"
+    if problems:
+        raise DomainError(
+            _("invalid attributes: %(problems)s") % {"problems": "; ".join(problems.values())},
+            status=422,
+            detail={"attributes": problems},
+        )
+    return cleaned
+
+
+def _attribute_value(datatype: str, raw: Any, keys: list[str]) -> Any:
+    if datatype in (Datatype.STRING, Datatype.TEXT):
+        limit = 200 if datatype == Datatype.STRING else MAX_NOTE
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            raise ValueError(_("must be text"))
+        text = str(raw).strip()
+        if _CONTROL.search(text):
+            raise ValueError(_("contains control characters"))
+        if len(text) > limit:
+            raise ValueError(_("longer than %(limit)s characters") % {"limit": limit})
+        return text
+    if datatype == Datatype.NUMBER:
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(_("must be a number")) from None
+        if isinstance(raw, bool) or not math.isfinite(number):
+            raise ValueError(_("must be a finite number"))
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if datatype == Datatype.DATETIME:
+        parsed = parse_datetime(str(raw)) if isinstance(raw, str) else None
+        if parsed is None:
+            raise ValueError(_("must be a date and time such as 2026-11-22T09:30"))
+        if timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=local_zone())
+        return parsed.isoformat()
+    if datatype == Datatype.SINGLEVALUELIST:
+        if str(raw) not in keys:
+            raise ValueError(_("must be one of %(keys)s") % {"keys": ", ".join(keys)})
+        return str(raw)
+    if datatype == Datatype.MULTIVALUELIST:
+        items = raw if isinstance(raw, list) else [raw]
+        chosen = [str(v) for v in items]
+        wrong = [v for v in chosen if v not in keys]
+        if wrong:
+            raise ValueError(
+                _("%(wrong)s not among %(keys)s")
+                % {"wrong": ", ".join(wrong[:5]), "keys": ", ".join(keys)}
+            )
+        return sorted(set(chosen), key=chosen.index)
+    raise ValueError(_("unknown datatype"))
+
+
+def active_category(category: Category | str | None, *, scheme: str | None = None) -> Category:
+    if isinstance(category, Category):
+        found = category
+    else:
+        query = Category.objects.filter(is_active=True)
+        key = str(category or "")
+        if key.count(":") == 1:
+            scheme, key = key.split(":")
+        if scheme:
+            query = query.filter(scheme=scheme)
+        matches = list(query.filter(code=key)[:2]) if key else []
+        if not matches:
+            raise DomainError(
+                _("unknown category %(code)s") % {"code": key[:20] or "—"},
+                status=422,
+                detail={"field": "category"},
+            )
+        if len(matches) > 1:
+            raise DomainError(
+                _("category code %(code)s exists in several schemes: write scheme:code")
+                % {"code": key},
+                status=422,
+                detail={"field": "category"},
+            )
+        found = matches[0]
+    if not found.is_active:
+        raise DomainError(
+            _("category %(code)s is no longer in use") % {"code": found.code}, status=422
+        )
+    return found
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+def next_case_number(district_code: str, at: datetime) -> str:
+    """``320113-20261122-00042``: district, local date, a sequence unique under concurrency.
+
+    One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (SQLite ≥ 3.35 and PostgreSQL) inside
+    the caller's transaction: concurrent reports serialise on the sequence row.
+    """
+    day = timezone.localtime(at, local_zone()).strftime("%Y%m%d")
+    key = f"{district_code}-{day}"
+    table = connection.ops.quote_name(CaseSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, last) VALUES (%s, 1) "  # noqa: S608 (a model's own table)
+            "ON CONFLICT (key) DO UPDATE SET last = "
+            f"{table}.last + 1 RETURNING last",
+            [key],
+        )
+        (last,) = cursor.fetchone()
+    return f"{key}-{last:05d}"
+
+
+# --- report -----------------------------------------------------------------------------------
+
+_ROLE_SOURCE = [
+    (Role.GRID_WORKER, Source.GRID_WORKER),
+    (Role.GRID_LEADER, Source.GRID_WORKER),
+    (Role.SUPERVISOR, Source.SUPERVISOR),
+    (Role.INTAKE_OPERATOR, Source.HOTLINE),
+    (Role.SHIFT_LEADER, Source.HOTLINE),
+    (Role.RESIDENT, Source.RESIDENT),
+]
+
+#: Which roles may report through each channel.
+SOURCE_ROLES: dict[str, set[str]] = {
+    Source.GRID_WORKER: {Role.GRID_WORKER, Role.GRID_LEADER},
+    Source.SUPERVISOR: {Role.SUPERVISOR},
+    Source.RESIDENT: {Role.RESIDENT},
+    Source.HOTLINE: {Role.INTAKE_OPERATOR, Role.SHIFT_LEADER},
+    Source.API: {r for r in Role if r != Role.RESIDENT},
+    Source.SENSOR: {r for r in Role if r != Role.RESIDENT},
+}
+
+
+def report_source(actor: User, source: str | None) -> str:
+    roles = set(user_role_names(actor))
+    if not roles:
+        raise PermissionDenied(_("your account has no role: ask an administrator for one"))
+    if source:
+        if source not in SOURCE_ROLES:
+            raise DomainError(_("unknown source %(source)s") % {"source": source}, status=422)
+        if not roles & SOURCE_ROLES[source]:
+            raise PermissionDenied(
+                _("your roles may not report through the %(source)s channel")
+                % {"source": Source(source).label}
+            )
+        return source
+    for role, src in _ROLE_SOURCE:
+        if role in roles:
+            return src
+    return Source.API
+
+
+@transaction.atomic
+def case_report(
+    *,
+    actor: User,
+    category: Category | str,
+    description: str,
+    lat: float,
+    lon: float,
+    crs: str = "wgs84",
+    address: str = "",
+    urgency: str = Urgency.NORMAL,
+    attributes: dict[str, Any] | None = None,
+    photos: Sequence[StoredPhoto] = (),
+    source: str | None = None,
+    reporter_name: str = "",
+    reporter_phone: str = "",
+    at: datetime | None = None,
+) -> Case:
+    """Report a problem: the case gets its number, grid, suggested unit and first clock."""
+    now = at or timezone.now()
+    src = report_source(actor, source)
+    cat = active_category(category)
+    text = clean_text(description, field=_("description"), limit=MAX_DESCRIPTION, required=True)
+    addr = clean_text(address, field=_("address"), limit=200)
+    name = clean_text(reporter_name, field=_("reporter's name"), limit=60)
+    phone = clean_text(reporter_phone, field=_("reporter's phone"), limit=30)
+    if urgency not in Urgency.values:
+        raise DomainError(_("unknown urgency %(value)s") % {"value": str(urgency)[:20]}, status=422)
+    if urgency not in (cat.urgency_levels or [Urgency.NORMAL]):
+        raise DomainError(
+            _("%(category)s does not take urgency %(urgency)s")
+            % {"category": cat.name, "urgency": Urgency(urgency).label},
+            status=422,
+        )
+    if len(photos) > MAX_PHOTOS:
+        raise DomainError(
+            _("at most %(count)s photos per report") % {"count": MAX_PHOTOS}, status=422
+        )
+    flat, flon = check_point(lat, lon)
+    wlon, wlat = to_wgs84(flon, flat, crs)
+    grid = locate_grid(wlat, wlon)
+    values = clean_attributes(cat, attributes)
+    emergency = urgency != Urgency.NORMAL
+    clock = start_clock(cat, Step.REGISTER, now, emergency=emergency)
+    case = Case.objects.create(
+        number=next_case_number(grid.code[:6], now),
+        state=State.REPORTED,
+        source=src,
+        reporter=actor,
+        reporter_name=name or actor.label,
+        reporter_phone=phone,
+        region_code=grid.code,
+        grid=grid,
+        lat=wlat,
+        lon=wlon,
+        address=addr,
+        category=cat,
+        attributes=values,
+        description=text,
+        urgency=urgency,
+        emergency=emergency,
+        suggested_unit=suggest_unit(cat, grid.code),
+        reported_at=now,
+        **clock.columns(),
+    )
+    role = _reporting_role(actor, src)
+    event = CaseEvent.objects.create(
+        case=case,
+        version=1,
+        at=now,
+        actor=actor,
+        actor_role=role,
+        action=REPORT,
+        from_state="",
+        to_state=State.REPORTED,
+        note="",
+        params={"source": src, "urgency": urgency, "category": cat.code},
+    )
+    _attach_photos(case, event, photos, actor)
+    notices.after_report(case)
+    return case
+
+
+def _reporting_role(actor: User, source: str) -> str:
+    roles = set(user_role_names(actor)) & SOURCE_ROLES.get(source, set())
+    return sorted(roles)[0] if roles else ""
+
+
+def _attach_photos(
+    case: Case, event: CaseEvent, photos: Sequence[StoredPhoto], actor: User
+) -> list[CasePhoto]:
+    rows = [
+        CasePhoto(
+            case=case,
+            event=event,
+            name=p.name,
+            thumbnail_name=p.thumbnail_name,
+            width=p.width,
+            height=p.height,
+            size=p.size,
+            sha256=p.sha256,
+            gps_lat=p.gps[0] if p.gps else None,
+            gps_lon=p.gps[1] if p.gps else None,
+            uploaded_by=actor,
+        )
+        for p in photos
+    ]
+    if rows:
+        CasePhoto.objects.bulk_create(rows)
+        event.params = {**event.params, "photos": len(rows)}
+        event.save(update_fields=["params"])
+    return rows
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """What a caller may pass to ``case_act``; the table says which are required."""
+
+    note: str = ""
+    reason: str = ""
+    photos: Sequence[StoredPhoto] = ()
+    category: Category | str | None = None
+    urgency: str | None = None
+    lead_unit: Unit | str | None = None
+    assisting_units: Iterable[Unit | str] = ()
+    span: str = ""
+    target: Case | str | None = None
+    rating: int | None = None
+
+
+@dataclass
+class Change:
+    """What an action's effect adds: case columns, event parameters, follow-up work."""
+
+    columns: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    clock: Clock | None = None
+    assisting: list[Unit] | None = None
+    after: list[Callable[[Case, CaseEvent], None]] = field(default_factory=list)
+
+
+def _given(inputs: Inputs, name: str) -> bool:
+    value = getattr(inputs, name)
+    if name == ASSISTING:
+        return bool(list(value))
+    return value not in (None, "", (), [])
+
+
+def _check_inputs(t: Transition, inputs: Inputs) -> None:
+    unexpected = [
+        name
+        for name in (NOTE, REASON, PHOTOS, CATEGORY, URGENCY, LEAD, ASSISTING, SPAN, TARGET, RATING)
+        if _given(inputs, name) and not t.allows_input(name)
+    ]
+    if unexpected:
+        raise DomainError(
+            _("%(action)s does not take %(inputs)s")
+            % {"action": t.label, "inputs": ", ".join(unexpected)},
+            status=422,
+            detail={"unexpected": unexpected},
+        )
+    missing = [name for name in t.required if not _given(inputs, name)]
+    if missing:
+        raise DomainError(
+            _("%(action)s needs %(inputs)s") % {"action": t.label, "inputs": ", ".join(missing)},
+            status=422,
+            detail={"missing": missing},
+        )
+
+
+def _unit(value: Unit | str, field_name: str) -> Unit:
+    unit = value if isinstance(value, Unit) else Unit.objects.filter(code=str(value)).first()
+    if unit is None:
+        unit = Unit.objects.filter(uuid=str(value)).first() if _is_uuid(str(value)) else None
+    if unit is None or not unit.is_active:
+        raise DomainError(
+            _("%(field)s: no active unit %(unit)s")
+            % {"field": field_name, "unit": str(value)[:40]},
+            status=422,
+            detail={"field": field_name},
+        )
+    return unit
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_for_update(case: Case | str) -> Case:
+    number = case.number if isinstance(case, Case) else str(case)
+    found = (
+        Case.objects.select_for_update()
+        .select_related("category", "category__parent", "lead_unit")
+        .filter(number=number)
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("no case %(number)s") % {"number": number[:30]})
+    return found
+
+
+@transaction.atomic
+def case_act(
+    *,
+    case: Case | str,
+    actor: User,
+    action: str,
+    version: int,
+    inputs: Inputs | None = None,
+    at: datetime | None = None,
+) -> Case:
+    """Take ``action`` on ``case`` as ``actor``, who saw ``version`` of it."""
+    from .selectors import case_visible
+
+    inputs = inputs or Inputs()
+    now = at or timezone.now()
+    t = TABLE.get(action)
+    if t is None:
+        raise DomainError(_("unknown action %(action)s") % {"action": str(action)[:40]}, status=422)
+    current = _load_for_update(case)
+    if not case_visible(current, actor):
+        raise NotFound(_("no case %(number)s") % {"number": current.number})
+    if version != current.version:
+        raise Conflict(
+            _(
+                "case %(number)s has changed since you loaded it (your version %(yours)s, now "
+                "%(now)s): reload and try again"
+            )
+            % {"number": current.number, "yours": version, "now": current.version},
+            detail={"version": current.version, "state": current.state},
+        )
+    if current.state not in t.sources:
+        raise Conflict(
+            _("%(action)s is not possible while the case is %(state)s")
+            % {"action": t.label, "state": current.get_state_display()},
+            detail={"version": current.version, "state": current.state},
+        )
+    role = acting_role(current, actor, t)
+    if role is None:
+        raise PermissionDenied(
+            _("you may not %(action)s this case") % {"action": str(t.label).lower()}
+        )
+    why_not = GUARDS[t.guard](current)
+    if why_not:
+        raise Conflict(str(why_not), detail={"version": current.version, "state": current.state})
+    _check_inputs(t, inputs)
+    note = clean_text(inputs.note, field=_("note"), limit=MAX_NOTE)
+    reason = clean_text(inputs.reason, field=_("reason"), limit=MAX_NOTE)
+    if len(inputs.photos) > MAX_PHOTOS:
+        raise DomainError(_("at most %(count)s photos") % {"count": MAX_PHOTOS}, status=422)
+
+    change = _EFFECTS.get(action, _no_effect)(current, actor, inputs, now)
+    target_state = t.target or current.state
+    emergency = change.columns.get("emergency", current.emergency)
+    category = change.columns.get("category", current.category)
+    clock = change.clock or clock_effect(t.clock, category, now, emergency=emergency)
+    columns: dict[str, Any] = {"state": target_state, **change.columns}
+    if clock is not None:
+        columns.update(clock.columns())
+        columns["escalate_at"] = None
+    columns["version"] = version + 1
+    columns["updated_at"] = now
+    updated = Case.objects.filter(pk=current.pk, version=version).update(**columns)
+    if updated != 1:  # another transaction got there first
+        raise Conflict(
+            _("case %(number)s has changed since you loaded it: reload and try again")
+            % {"number": current.number},
+            detail={"state": current.state},
+        )
+    if change.assisting is not None:
+        current.assisting_units.set(change.assisting)
+    event = CaseEvent.objects.create(
+        case=current,
+        version=version + 1,
+        at=now,
+        actor=actor,
+        actor_role=role,
+        action=action,
+        from_state=current.state,
+        to_state=target_state,
+        note=reason or note,
+        params=change.params,
+    )
+    _attach_photos(current, event, inputs.photos, actor)
+    current.refresh_from_db()
+    for follow_up in change.after:
+        follow_up(current, event)
+    notices.after_transition(current, event, t)
+    return current
+
+
+# --- effects: what each action does beyond state and clock ---------------------------------
+
+
+def _no_effect(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change()
+
+
+def _reclassify(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    change = Change()
+    if inputs.category is not None:
+        cat = active_category(inputs.category)
+        if cat.pk != case.category_id:
+            change.columns["category"] = cat
+            change.columns["suggested_unit"] = suggest_unit(cat, case.region_code)
+            change.params["category"] = {"from": case.category.code, "to": cat.code}
+    if inputs.urgency:
+        if inputs.urgency not in Urgency.values:
+            raise DomainError(
+                _("unknown urgency %(value)s") % {"value": str(inputs.urgency)[:20]}, status=422
+            )
+        if inputs.urgency != case.urgency:
+            change.columns["urgency"] = inputs.urgency
+            change.columns["emergency"] = inputs.urgency != Urgency.NORMAL
+            change.params["urgency"] = {"from": case.urgency, "to": inputs.urgency}
+    return change
+
+
+def _register(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    change = _reclassify(case, actor, inputs, now)
+    change.columns["registered_at"] = now
+    return change
+
+
+def _dispatch(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    change = Change()
+    lead = _unit(inputs.lead_unit or "", _("lead unit"))
+    assisting = [_unit(u, _("assisting units")) for u in inputs.assisting_units]
+    assisting = [u for i, u in enumerate(assisting) if u.pk != lead.pk and u not in assisting[:i]]
+    change.columns.update(lead_unit=lead, dispatched_at=now)
+    if case.registered_at is None:
+        change.columns["registered_at"] = now
+    change.assisting = assisting
+    change.params.update(
+        lead_unit={"code": lead.code, "name": lead.name},
+        assisting_units=[{"code": u.code, "name": u.name} for u in assisting],
+    )
+    if case.suggested_unit_id and case.suggested_unit_id != lead.pk:
+        change.params["suggested_unit_overridden"] = True
+    return change
+
+
+def _urgent_dispatch(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    change = _reclassify(case, actor, Inputs(category=inputs.category), now)
+    dispatched = _dispatch(case, actor, inputs, now)
+    change.columns.update(dispatched.columns, emergency=True, registered_at=now)
+    change.params.update(dispatched.params, emergency=True)
+    change.assisting = dispatched.assisting
+    return change
+
+
+def _send_back(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    unit = case.lead_unit
+    return Change(
+        columns={"send_back_count": case.send_back_count + 1, "lead_unit": None, "pending": ""},
+        params={"unit": {"code": unit.code, "name": unit.name} if unit else None},
+    )
+
+
+def _request_extension(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    try:
+        parse_limit(inputs.span)
+    except ValidationError as exc:
+        raise DomainError(
+            _("extension: %(problem)s") % {"problem": " ".join(exc.messages)},
+            status=422,
+            detail={"field": "span"},
+        ) from None
+    return Change(
+        columns={"pending": "extension", "pending_params": {"span": inputs.span.strip()}},
+        params={"span": inputs.span.strip()},
+    )
+
+
+def _approve_extension(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    span = str(case.pending_params.get("span", ""))
+    columns: dict[str, Any] = {
+        "pending": "",
+        "pending_params": {},
+        "extension_count": case.extension_count + 1,
+        **extend_clock(case, span),
+    }
+    return Change(columns=columns, params={"span": span, "due_at": _iso(columns.get("due_at"))})
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def _clear_pending(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(columns={"pending": "", "pending_params": {}})
+
+
+def _request_suspension(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(columns={"pending": "suspension", "pending_params": {}})
+
+
+def _close(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(columns={"closed_at": now}, params={"on_time": _on_time(case, now)})
+
+
+def _on_time(case: Case, now: datetime) -> bool | None:
+    return None if case.due_at is None else now <= case.due_at
+
+
+def _check_fail(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(columns={"rework_count": case.rework_count + 1})
+
+
+def _reopen(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(
+        columns={"reopen_count": case.reopen_count + 1, "closed_at": None, "rating": None}
+    )
+
+
+def _evaluate(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    rating = inputs.rating
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise DomainError(_("rating must be a whole number from 1 to 5"), status=422)
+    return Change(columns={"rating": rating}, params={"rating": rating})
+
+
+def _level_change(step: int) -> Callable[[Case, User, Inputs, datetime], Change]:
+    def effect(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+        index = LEVELS.index(case.level) + step
+        new = LEVELS[max(0, min(len(LEVELS) - 1, index))]
+        return Change(columns={"level": new}, params={"level": {"from": case.level, "to": new}})
+
+    return effect
+
+
+def _supervise(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    return Change(columns={"supervised": True})
+
+
+def _merge(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    from .selectors import case_visible
+
+    target_ref = inputs.target
+    number = target_ref.number if isinstance(target_ref, Case) else str(target_ref or "")
+    target = Case.objects.select_for_update().filter(number=number).first()
+    if target is None or not case_visible(target, actor):
+        raise DomainError(
+            _("merge: no case %(number)s") % {"number": number[:30]},
+            status=422,
+            detail={"field": "target"},
+        )
+    if target.pk == case.pk:
+        raise DomainError(_("merge: a case cannot be merged into itself"), status=422)
+    if target.state in TERMINAL:
+        raise DomainError(
+            _("merge: case %(number)s is %(state)s; merge only into an open case")
+            % {"number": target.number, "state": target.get_state_display()},
+            status=422,
+        )
+
+    def record_on_target(merged: Case, event: CaseEvent) -> None:
+        version = target.version
+        if Case.objects.filter(pk=target.pk, version=version).update(version=version + 1) != 1:
+            raise Conflict(_("case %(number)s changed meanwhile") % {"number": target.number})
+        CaseEvent.objects.create(
+            case=target,
+            version=version + 1,
+            at=event.at,
+            actor=event.actor,
+            actor_role=event.actor_role,
+            action="merged_in",
+            from_state=target.state,
+            to_state=target.state,
+            note=event.note,
+            params={"duplicate": merged.number},
+        )
+        notices.after_merge(merged, target)
+
+    return Change(
+        columns={"merged_into": target, "closed_at": now},
+        params={"target": target.number},
+        after=[record_on_target],
+    )
+
+
+_EFFECTS: dict[str, Callable[[Case, User, Inputs, datetime], Change]] = {
+    "accept": _reclassify,
+    "register": _register,
+    "dispatch": _dispatch,
+    "urgent_dispatch": _urgent_dispatch,
+    "send_back": _send_back,
+    "request_extension": _request_extension,
+    "approve_extension": _approve_extension,
+    "refuse_extension": _clear_pending,
+    "request_suspension": _request_suspension,
+    "approve_suspension": _clear_pending,
+    "refuse_suspension": _clear_pending,
+    "check_fail": _check_fail,
+    "close": _close,
+    "review_pass": _close,
+    "reopen": _reopen,
+    "evaluate": _evaluate,
+    "escalate": _level_change(+1),
+    "send_down": _level_change(-1),
+    "supervise": _supervise,
+    "merge": _merge,
+}

@@ -24,7 +24,12 @@ from .workflow import LEAD_UNIT, REPORTER, TABLE, TRANSITIONS, Transition
 if TYPE_CHECKING:
     from .models import Case
 
-LEVELS = [HandlingLevel.GRID, HandlingLevel.COMMUNITY, HandlingLevel.STREET, HandlingLevel.DISTRICT]
+LEVELS: list[str] = [
+    HandlingLevel.GRID,
+    HandlingLevel.COMMUNITY,
+    HandlingLevel.STREET,
+    HandlingLevel.DISTRICT,
+]
 
 
 def _reopen_window(case: Case) -> str | Promise | None:
@@ -97,7 +102,7 @@ def refusal(case: Case, user: Any, t: Transition) -> str | Promise | None:
     if case.state not in t.sources:
         return _("%(action)s is not possible while the case is %(state)s") % {
             "action": t.label,
-            "state": case.get_state_display(),  # type: ignore[attr-defined]
+            "state": case.get_state_display(),
         }
     if acting_role(case, user, t) is None:
         return _("you may not %(action)s this case") % {"action": str(t.label).lower()}

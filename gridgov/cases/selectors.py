@@ -10,13 +10,17 @@ Who sees a case:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from gridgov.accounts.models import UNIT_ROLES, Role
 from gridgov.accounts.selectors import user_assignments, user_scope
 from gridgov.core.errors import NotFound
+from gridgov.core.worktime import local_zone
 
 from .models import Case
 
@@ -96,3 +100,129 @@ def _not_found(number: str) -> str:
     from django.utils.translation import gettext as _
 
     return _("no case %(number)s") % {"number": str(number)[:30]}
+
+
+# --- the case list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The filters of the case list, the API list and the exports (all optional)."""
+
+    states: tuple[str, ...] = ()
+    category: str = ""  # a category code; a major covers its minors
+    region: str = ""  # a region code: the case's grid lies in its subtree
+    unit: str = ""  # a unit code: lead or assisting
+    light: str = ""  # green / yellow / red / none
+    source: str = ""
+    reported_from: date | None = None
+    reported_to: date | None = None  # inclusive
+    text: str = ""  # number, description or address contains
+    supervised: bool | None = None
+    emergency: bool | None = None
+    mine: bool = False  # only cases waiting for the user (their to-do list)
+
+    def is_empty(self) -> bool:
+        return self == CaseFilter()
+
+
+def cases_filtered(user: Any, f: CaseFilter, *, now: datetime | None = None) -> QuerySet[Case]:
+    """The cases ``user`` may see that match ``f``, newest report first."""
+    now = now or timezone.now()
+    qs = cases_visible_to(user)
+    if f.states:
+        qs = qs.filter(state__in=list(f.states))
+    if f.category:
+        qs = qs.filter(Q(category__code=f.category) | Q(category__parent__code=f.category))
+    if f.region:
+        qs = qs.filter(region_code__startswith=f.region)
+    if f.unit:
+        qs = qs.filter(
+            pk__in=Case.objects.filter(
+                Q(lead_unit__code=f.unit) | Q(assisting_units__code=f.unit)
+            ).values("pk")
+        )
+    if f.light == "red":
+        qs = qs.filter(due_at__lte=now)
+    elif f.light == "yellow":
+        qs = qs.filter(due_soon_at__lte=now, due_at__gt=now)
+    elif f.light == "green":
+        qs = qs.filter(due_soon_at__gt=now)
+    elif f.light == "none":
+        qs = qs.filter(due_at__isnull=True)
+    if f.source:
+        qs = qs.filter(source=f.source)
+    zone = local_zone()
+    if f.reported_from:
+        qs = qs.filter(
+            reported_at__gte=datetime.combine(f.reported_from, datetime.min.time(), tzinfo=zone)
+        )
+    if f.reported_to:
+        end = datetime.combine(f.reported_to + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        qs = qs.filter(reported_at__lt=end)
+    if f.text:
+        text = f.text.strip()[:100]
+        qs = qs.filter(
+            Q(number__icontains=text) | Q(description__icontains=text) | Q(address__icontains=text)
+        )
+    if f.supervised is not None:
+        qs = qs.filter(supervised=f.supervised)
+    if f.emergency is not None:
+        qs = qs.filter(emergency=f.emergency)
+    if f.mine:
+        qs = qs.filter(todo_q(user))
+    return qs.order_by("-reported_at", "-pk")
+
+
+def todo_q(user: Any) -> Q:
+    """Cases waiting for ``user``: a to-do transition of the table is theirs in the case's state.
+
+    Built from the workflow table: for each role the user holds, the states in which a to-do
+    action of that role can be taken, within the role's scope; for unit handlers, the states of
+    the lead unit's actions on their unit's cases. Guards (a pending request …) are applied on
+    the case page; here they only narrow the extension/suspension decisions.
+    """
+    from .workflow import LEAD_UNIT, TRANSITIONS
+
+    query = Q(pk__in=[])
+    roles = {a.role for a in user_assignments(user)}
+    for role in roles:
+        if role in UNIT_ROLES:
+            continue
+        states = {
+            s
+            for t in TRANSITIONS
+            if t.todo and role in t.who and not t.guard.endswith("_pending")
+            for s in t.sources
+        }
+        pending = {
+            t.guard.removesuffix("_pending")
+            for t in TRANSITIONS
+            if t.todo and role in t.who and t.guard in ("extension_pending", "suspension_pending")
+        }
+        scope = user_scope(user, roles={role})
+        if scope.is_empty:
+            continue
+        in_scope = scope.q("region_code")
+        if states:
+            query |= in_scope & Q(state__in=sorted(states))
+        if pending:
+            query |= in_scope & Q(state="handling", pending__in=sorted(pending))
+    units = _unit_ids(user)
+    if units:
+        states = {s for t in TRANSITIONS if t.todo and LEAD_UNIT in t.who for s in t.sources}
+        query |= Q(lead_unit_id__in=units, state__in=sorted(states))
+    return query
+
+
+def todo_counts(user: Any, *, now: datetime | None = None) -> dict[str, int]:
+    """The user's to-do list counted by light (green, yellow, red) and in all."""
+    now = now or timezone.now()
+    qs = cases_visible_to(user).filter(todo_q(user))
+    counts = qs.aggregate(
+        total=Count("pk"),
+        red=Count("pk", filter=Q(due_at__lte=now)),
+        yellow=Count("pk", filter=Q(due_soon_at__lte=now, due_at__gt=now)),
+    )
+    total, red, yellow = counts["total"] or 0, counts["red"] or 0, counts["yellow"] or 0
+    return {"total": total, "red": red, "yellow": yellow, "green": total - red - yellow}

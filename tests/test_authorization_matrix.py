@@ -253,6 +253,32 @@ def street_admin_client(world: World) -> Client:
     return client
 
 
+def matrix_cases(world: World) -> list[Any]:
+    """A case in grid A dispatched to street-office-003, and one in another district (made on
+    first use, through the real actions)."""
+    from gridgov.accounts.models import Role, User
+    from gridgov.cases.models import Case
+    from tests.cases.factories import act, category, report
+
+    found = list(Case.objects.filter(description__startswith="matrix").order_by("pk"))
+    if found:
+        return found
+    category()
+    inside = report(world.grid_worker_a, description="matrix in")
+    for actor, action, inputs in (
+        (world.intake_operator, "accept", {}),
+        (world.intake_operator, "register", {}),
+        (world.dispatcher, "dispatch", {"lead_unit": "street-office-003"}),
+    ):
+        inside = act(inside, actor, action, **inputs)
+    elsewhere_worker = User.objects.filter(username="grid_worker_e").first()
+    if elsewhere_worker is None:
+        elsewhere_worker = actions.user_create(username="grid_worker_e", password=None)
+        actions.role_assign(user=elsewhere_worker, role=Role.GRID_WORKER, region=world.grid_e)
+    outside = report(elsewhere_worker, where=(31.95, 118.75), description="matrix out")
+    return [inside, outside]
+
+
 def call(client: Client, rule: Rule, obj: str) -> Any:
     path = rule.path(obj)
     if rule.method == "GET":
@@ -348,6 +374,20 @@ def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
             expect(r.status_code < 400, r, "as the street administrator, inside their street")
             r = call(street, rule, "out")
             expect(r.status_code in (403, 404), r, "as the street administrator, outside it")
+    elif rule.access == "case":
+        from gridgov.cases.selectors import case_visible
+
+        user = world.users.get(persona)
+        for case in matrix_cases(world):
+            r = call(client, rule, case.number)
+            label = f"case in {case.region_code}"
+            if persona == ANON:
+                expect(must_log_in(r), r, label)
+            elif user is not None and case_visible(case, user):
+                ok = r.status_code == 200 if rule.method == "GET" else r.status_code != 404
+                expect(ok and r.status_code not in (401, 404), r, label)
+            else:
+                expect(denied(r), r, label)
     else:  # pragma: no cover - a typo in RULES
         problems.append(f"{key}: unknown access {rule.access!r}")
     return problems

@@ -419,3 +419,31 @@ class CasePhoto(models.Model):
 
     def __str__(self) -> str:
         return str(self.uuid)
+
+
+class PhotoUpload(models.Model):
+    """A photo uploaded ahead of the report or action it belongs to (API clients on phones
+    upload while the user types). Its uploader names it by ``uuid`` in the report or action,
+    which turns it into a ``CasePhoto``; unused uploads are deleted after a day."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    thumbnail_name = models.CharField(max_length=200)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    gps_lat = models.FloatField(null=True, blank=True)
+    gps_lon = models.FloatField(null=True, blank=True)
+    source_format = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("photo upload")
+        verbose_name_plural = _("photo uploads")
+
+    def __str__(self) -> str:
+        return str(self.uuid)

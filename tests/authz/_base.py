@@ -15,7 +15,10 @@ class Rule:
     (in-scope object only), "serve" (in-scope object only, refused with 403 outside), "admin"
     (administrators only), "own" (the user's own object only), "region_admin" (administrators
     only, and an administrator of street 320113003 only for the object "in" their street, not
-    for the one "out" of it: the path is called with obj "in" and "out").
+    for the one "out" of it: the path is called with obj "in" and "out"), "case" (the path is
+    called with the number of a case in grid A dispatched to street-office-003, and of one in
+    another district: whoever may see the case (gridgov.cases.selectors.case_visible) gets no
+    404 and, for a GET, a 200; everyone else 404 or 403; anonymous must log in).
     """
 
     method: str

@@ -1,0 +1,574 @@
+"""Cases API: report, list, to-do, the case with its timeline, and every action of the table.
+
+The same workflow table drives the API and the web pages: ``allowed_actions`` on a case lists
+exactly the actions the caller may take now, with the inputs each one takes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.http import FileResponse, HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from pydantic import Field
+
+from gridgov.accounts.selectors import current_user
+from gridgov.core.errors import DomainError, NotFound
+from gridgov.core.idempotency import idempotent
+from gridgov.core.masking import mask_phone
+from gridgov.core.photos import CONTENT_TYPE, StoredPhoto, photo_open, photo_save
+
+from . import selectors
+from .actions import Inputs, case_act, case_report
+from .deadlines import light_of
+from .models import Case, CaseEvent, CasePhoto, PhotoUpload, Source, Urgency
+from .permissions import allowed_transitions
+from .workflow import ACTION_LABELS, TRANSITIONS, State, Transition
+
+router = Router()
+
+MAX_PAGE = 200
+#: Counting stops here: a list answers "10,000 or more" rather than scanning everything.
+COUNT_CAP = 10_000
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+class Ref(Schema):
+    code: str
+    name: str
+
+
+class CategoryRef(Schema):
+    scheme: str
+    code: str
+    name: str
+
+
+class ReportIn(Schema):
+    category: str = Field(
+        min_length=1, max_length=30, description="A category code, or scheme:code"
+    )
+    description: str = Field(min_length=1, max_length=4000)
+    lat: float
+    lon: float
+    crs: str = Field("wgs84", description="wgs84 or gcj02")
+    address: str = Field("", max_length=200)
+    urgency: Urgency = Urgency.NORMAL
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    photos: list[UUID] = Field(default_factory=list, max_length=9)
+    source: Source | None = None
+    reporter_name: str = Field("", max_length=60)
+    reporter_phone: str = Field("", max_length=30)
+
+
+class ActionIn(Schema):
+    version: int = Field(ge=1, description="The case version you saw")
+    note: str = Field("", max_length=2000)
+    reason: str = Field("", max_length=2000)
+    photos: list[UUID] = Field(default_factory=list, max_length=9)
+    category: str | None = Field(None, max_length=30)
+    urgency: Urgency | None = None
+    lead_unit: str | None = Field(None, max_length=40, description="A unit code")
+    assisting_units: list[str] = Field(default_factory=list, max_length=20)
+    span: str = Field("", max_length=12, description="An extension: 30m, 4h, 1d …")
+    target: str | None = Field(None, max_length=24, description="Merge into this case number")
+    rating: int | None = Field(None, ge=1, le=5)
+
+
+class ActionOut(Schema):
+    action: str
+    label: str
+    required: list[str]
+    optional: list[str]
+    tone: str
+
+
+class PhotoOut(Schema):
+    id: UUID
+    width: int
+    height: int
+    url: str
+    thumbnail_url: str
+
+
+class EventOut(Schema):
+    version: int
+    at: datetime
+    actor: str | None
+    actor_role: str
+    action: str
+    label: str
+    from_state: str
+    to_state: str
+    note: str
+    params: dict[str, Any]
+    photos: list[PhotoOut]
+
+
+class CaseRow(Schema):
+    number: str
+    version: int
+    state: str
+    state_label: str
+    category: CategoryRef
+    grid: Ref | None
+    urgency: str
+    emergency: bool
+    source: str
+    lead_unit: Ref | None
+    step: str
+    due_at: datetime | None
+    light: str
+    supervised: bool
+    reported_at: datetime
+
+
+class CaseOut(CaseRow):
+    uuid: UUID
+    description: str
+    attributes: dict[str, Any]
+    lat: float
+    lon: float
+    address: str
+    level: str
+    reporter_name: str
+    reporter_phone: str
+    suggested_unit: Ref | None
+    assisting_units: list[Ref]
+    step_started_at: datetime | None
+    step_limit: str
+    due_soon_at: datetime | None
+    pending: str
+    pending_params: dict[str, Any]
+    rework_count: int
+    send_back_count: int
+    extension_count: int
+    reopen_count: int
+    merged_into: str | None
+    rating: int | None
+    registered_at: datetime | None
+    dispatched_at: datetime | None
+    closed_at: datetime | None
+    photos: list[PhotoOut]
+    allowed_actions: list[ActionOut]
+
+
+class CaseDetail(CaseOut):
+    timeline: list[EventOut]
+
+
+class CaseList(Schema):
+    count: int
+    count_capped: bool
+    items: list[CaseRow]
+
+
+class TodoOut(CaseList):
+    counts: dict[str, int]
+
+
+class UploadOut(Schema):
+    id: UUID
+    width: int
+    height: int
+    size: int
+    gps: list[float] | None
+
+
+class TransitionOut(Schema):
+    action: str
+    label: str
+    sources: list[str]
+    target: str | None
+    who: list[str]
+    required: list[str]
+    optional: list[str]
+    clock: str
+    guard: str
+
+
+class WorkflowOut(Schema):
+    states: list[Ref]
+    transitions: list[TransitionOut]
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _ref(obj: Any) -> dict[str, str] | None:
+    return {"code": obj.code, "name": obj.name} if obj is not None else None
+
+
+def _photo(case: Case, p: CasePhoto) -> dict[str, Any]:
+    base = f"/api/v1/cases/{case.number}/photos/{p.uuid}"
+    return {
+        "id": p.uuid,
+        "width": p.width,
+        "height": p.height,
+        "url": base,
+        "thumbnail_url": f"{base}/thumb",
+    }
+
+
+def case_row(case: Case, now: datetime) -> dict[str, Any]:
+    return {
+        "number": case.number,
+        "version": case.version,
+        "state": case.state,
+        "state_label": case.get_state_display(),
+        "category": {
+            "scheme": case.category.scheme,
+            "code": case.category.code,
+            "name": case.category.name,
+        },
+        "grid": _ref(case.grid),
+        "urgency": case.urgency,
+        "emergency": case.emergency,
+        "source": case.source,
+        "lead_unit": _ref(case.lead_unit),
+        "step": case.step,
+        "due_at": case.due_at,
+        "light": light_of(case.due_soon_at, case.due_at, now),
+        "supervised": case.supervised,
+        "reported_at": case.reported_at,
+    }
+
+
+def transition_out(t: Transition) -> dict[str, Any]:
+    return {
+        "action": t.action,
+        "label": str(t.label),
+        "required": list(t.required),
+        "optional": list(t.optional),
+        "tone": t.tone,
+    }
+
+
+def case_out(case: Case, user: Any, *, timeline: bool = False) -> dict[str, Any]:
+    now = timezone.now()
+    photos = list(case.photos.all())
+    out = {
+        **case_row(case, now),
+        "uuid": case.uuid,
+        "description": case.description,
+        "attributes": case.attributes,
+        "lat": case.lat,
+        "lon": case.lon,
+        "address": case.address,
+        "level": case.level,
+        "reporter_name": case.reporter_name,
+        "reporter_phone": mask_phone(case.reporter_phone),
+        "suggested_unit": _ref(case.suggested_unit),
+        "assisting_units": [_ref(u) for u in case.assisting_units.all()],
+        "step_started_at": case.step_started_at,
+        "step_limit": case.step_limit,
+        "due_soon_at": case.due_soon_at,
+        "pending": case.pending,
+        "pending_params": case.pending_params,
+        "rework_count": case.rework_count,
+        "send_back_count": case.send_back_count,
+        "extension_count": case.extension_count,
+        "reopen_count": case.reopen_count,
+        "merged_into": case.merged_into.number
+        if case.merged_into_id and case.merged_into
+        else None,
+        "rating": case.rating,
+        "registered_at": case.registered_at,
+        "dispatched_at": case.dispatched_at,
+        "closed_at": case.closed_at,
+        "photos": [_photo(case, p) for p in photos],
+        "allowed_actions": [transition_out(t) for t in allowed_transitions(case, user)],
+    }
+    if timeline:
+        by_event: dict[int | None, list[CasePhoto]] = {}
+        for p in photos:
+            by_event.setdefault(p.event_id, []).append(p)
+        out["timeline"] = [
+            event_out(case, e, by_event.get(e.pk, []))
+            for e in CaseEvent.objects.filter(case=case).select_related("actor")
+        ]
+    return out
+
+
+def event_out(case: Case, e: CaseEvent, photos: list[CasePhoto]) -> dict[str, Any]:
+    return {
+        "version": e.version,
+        "at": e.at,
+        "actor": e.actor.label if e.actor else None,
+        "actor_role": e.actor_role,
+        "action": e.action,
+        "label": str(ACTION_LABELS.get(e.action, e.action)),
+        "from_state": e.from_state,
+        "to_state": e.to_state,
+        "note": e.note,
+        "params": e.params,
+        "photos": [_photo(case, p) for p in photos],
+    }
+
+
+def _detail(case: Case, user: Any) -> dict[str, Any]:
+    """The case as the user sees it now, reloaded with its relations."""
+    return case_out(selectors.case_get(case.number, user), user, timeline=True)
+
+
+# --- photos uploaded ahead ---------------------------------------------------------------------
+
+
+def _claim_uploads(user: Any, ids: list[UUID]) -> list[StoredPhoto]:
+    """The caller's own uploads named by ``ids``, consumed (deleted) in this transaction."""
+    if not ids:
+        return []
+    unique = list(dict.fromkeys(ids))
+    rows = {u.uuid: u for u in PhotoUpload.objects.filter(uuid__in=unique, uploaded_by=user)}
+    missing = [str(i) for i in unique if i not in rows]
+    if missing:
+        raise DomainError(
+            _("unknown photo upload %(ids)s: upload photos first with POST /api/v1/cases/photos")
+            % {"ids": ", ".join(missing[:3])},
+            status=422,
+            detail={"photos": missing},
+        )
+    PhotoUpload.objects.filter(pk__in=[u.pk for u in rows.values()]).delete()
+    return [
+        StoredPhoto(
+            name=u.name,
+            thumbnail_name=u.thumbnail_name,
+            width=u.width,
+            height=u.height,
+            size=u.size,
+            sha256=u.sha256,
+            gps=(u.gps_lat, u.gps_lon) if u.gps_lat is not None and u.gps_lon is not None else None,
+            source_format=u.source_format,
+        )
+        for u in (rows[i] for i in unique)
+    ]
+
+
+@router.post(
+    "/photos",
+    response={201: UploadOut},
+    summary="Upload a photo for a report or an action",
+    description=(
+        "JPEG, PNG, WebP or HEIC up to GRIDGOV_PHOTO_MAX_MB. The image is decoded and re-encoded "
+        "as JPEG without EXIF; its GPS position is kept (as a separate field) only with "
+        "keep_gps=true. Name the returned id in a report's or an action's `photos`."
+    ),
+)
+@idempotent
+def photo_upload(
+    request: HttpRequest, file: File[UploadedFile], keep_gps: Form[bool] = False
+) -> Status[dict[str, Any]]:
+    user = current_user(request)
+    data = file.read()
+    stored = photo_save(data=data, filename=file.name or "", keep_gps=keep_gps)
+    upload = PhotoUpload.objects.create(
+        uploaded_by=user,
+        name=stored.name,
+        thumbnail_name=stored.thumbnail_name,
+        width=stored.width,
+        height=stored.height,
+        size=stored.size,
+        sha256=stored.sha256,
+        gps_lat=stored.gps[0] if stored.gps else None,
+        gps_lon=stored.gps[1] if stored.gps else None,
+        source_format=stored.source_format,
+    )
+    return Status(
+        201,
+        {
+            "id": upload.uuid,
+            "width": upload.width,
+            "height": upload.height,
+            "size": upload.size,
+            "gps": list(stored.gps) if stored.gps else None,
+        },
+    )
+
+
+# --- report and act -----------------------------------------------------------------------------
+
+
+@router.post("", response={201: CaseDetail}, summary="Report a problem")
+@idempotent
+def report(request: HttpRequest, payload: ReportIn) -> Status[dict[str, Any]]:
+    user = current_user(request)
+    with transaction.atomic():
+        photos = _claim_uploads(user, payload.photos)
+        case = case_report(
+            actor=user,
+            category=payload.category,
+            description=payload.description,
+            lat=payload.lat,
+            lon=payload.lon,
+            crs=payload.crs,
+            address=payload.address,
+            urgency=payload.urgency,
+            attributes=payload.attributes,
+            photos=photos,
+            source=payload.source,
+            reporter_name=payload.reporter_name,
+            reporter_phone=payload.reporter_phone,
+        )
+    return Status(201, _detail(case, user))
+
+
+@router.post(
+    "/{number}/actions/{action}",
+    response=CaseDetail,
+    summary="Take an action on a case",
+    description=(
+        "`action` is one of the workflow table's actions (GET /api/v1/cases/workflow); the case's "
+        "`allowed_actions` lists those the caller may take now and their inputs. Send the "
+        "`version` you saw: a stale one answers 409 and changes nothing."
+    ),
+)
+@idempotent
+def act(request: HttpRequest, number: str, action: str, payload: ActionIn) -> dict[str, Any]:
+    user = current_user(request)
+    with transaction.atomic():
+        photos = _claim_uploads(user, payload.photos)
+        case = case_act(
+            case=number,
+            actor=user,
+            action=action,
+            version=payload.version,
+            inputs=Inputs(
+                note=payload.note,
+                reason=payload.reason,
+                photos=photos,
+                category=payload.category,
+                urgency=payload.urgency,
+                lead_unit=payload.lead_unit,
+                assisting_units=payload.assisting_units,
+                span=payload.span,
+                target=payload.target,
+                rating=payload.rating,
+            ),
+        )
+    return _detail(case, user)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+class ListQuery(Schema):
+    state: list[State] = Field(default_factory=list)
+    category: str = Field("", max_length=30)
+    region: str = Field("", max_length=15, pattern=r"^\d*$")
+    unit: str = Field("", max_length=40)
+    light: str = Field("", pattern=r"^(|green|yellow|red|none)$")
+    source: Source | None = None
+    reported_from: date | None = None
+    reported_to: date | None = None
+    q: str = Field("", max_length=100)
+    supervised: bool | None = None
+    emergency: bool | None = None
+    mine: bool = False
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    def to_filter(self) -> selectors.CaseFilter:
+        return selectors.CaseFilter(
+            states=tuple(self.state),
+            category=self.category,
+            region=self.region,
+            unit=self.unit,
+            light=self.light,
+            source=self.source or "",
+            reported_from=self.reported_from,
+            reported_to=self.reported_to,
+            text=self.q,
+            supervised=self.supervised,
+            emergency=self.emergency,
+            mine=self.mine,
+        )
+
+
+def _page(qs: Any, limit: int, offset: int) -> dict[str, Any]:
+    now = timezone.now()
+    rows = list(qs.select_related("category", "grid", "lead_unit")[offset : offset + limit])
+    counted = qs.order_by()[:COUNT_CAP].count() if offset < COUNT_CAP else COUNT_CAP
+    capped = counted >= COUNT_CAP
+    return {
+        "count": max(counted, offset + len(rows)),
+        "count_capped": capped,
+        "items": [case_row(c, now) for c in rows],
+    }
+
+
+@router.get("", response=CaseList, summary="Cases you may see, filtered")
+def case_list(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    user = current_user(request)
+    if query.reported_from and query.reported_to and query.reported_from > query.reported_to:
+        raise DomainError(_("reported_from lies after reported_to"), status=422)
+    return _page(selectors.cases_filtered(user, query.to_filter()), query.limit, query.offset)
+
+
+class PageQuery(Schema):
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+@router.get("/todo", response=TodoOut, summary="Cases waiting for you, most urgent first")
+def todo(request: HttpRequest, page: Query[PageQuery]) -> dict[str, Any]:
+    user = current_user(request)
+    qs = selectors.cases_visible_to(user).filter(selectors.todo_q(user))
+    qs = qs.order_by("due_at", "reported_at", "pk")
+    return {**_page(qs, page.limit, page.offset), "counts": selectors.todo_counts(user)}
+
+
+@router.get("/workflow", response=WorkflowOut, summary="The workflow table")
+def workflow(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "states": [{"code": s.value, "name": str(s.label)} for s in State],
+        "transitions": [
+            {
+                "action": t.action,
+                "label": str(t.label),
+                "sources": sorted(t.sources),
+                "target": t.target,
+                "who": sorted(t.who),
+                "required": list(t.required),
+                "optional": list(t.optional),
+                "clock": t.clock,
+                "guard": t.guard,
+            }
+            for t in TRANSITIONS
+        ],
+    }
+
+
+@router.get("/{number}", response=CaseDetail, summary="A case with its timeline")
+def case_detail(request: HttpRequest, number: str) -> dict[str, Any]:
+    user = current_user(request)
+    return case_out(selectors.case_get(number, user), user, timeline=True)
+
+
+def _photo_file(request: HttpRequest, number: str, photo: UUID, thumb: bool) -> FileResponse:
+    user = current_user(request)
+    case = selectors.case_get(number, user)
+    found = CasePhoto.objects.filter(case=case, uuid=photo).first()
+    if found is None:
+        raise NotFound(_("no such photo on case %(number)s") % {"number": case.number})
+    handle = photo_open(found.thumbnail_name if thumb else found.name)
+    response = FileResponse(handle, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "private, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get("/{number}/photos/{photo}", summary="A photo of a case (JPEG)")
+def case_photo(request: HttpRequest, number: str, photo: UUID) -> FileResponse:
+    return _photo_file(request, number, photo, thumb=False)
+
+
+@router.get("/{number}/photos/{photo}/thumb", summary="A photo's thumbnail (JPEG)")
+def case_photo_thumb(request: HttpRequest, number: str, photo: UUID) -> FileResponse:
+    return _photo_file(request, number, photo, thumb=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.env import env_bool, env_float, env_int, env_list, env_str, persistent_secret
@@ -33,6 +34,8 @@ INSTALLED_APPS = [
     "gridgov.accounts",
     "gridgov.geo",
     "gridgov.registry",
+    "gridgov.notifications",
+    "gridgov.cases",
     "gridgov.api",
 ]
 
@@ -144,12 +147,39 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
+# Uploaded files (photos): MEDIA_ROOT by default, an S3-compatible bucket with
+# GRIDGOV_MEDIA_STORAGE=s3. No URL serves them: views check permission and stream them.
+GRIDGOV_MEDIA_STORAGE = env_str("GRIDGOV_MEDIA_STORAGE", "local").strip().lower()
 MEDIA_ROOT = Path(env_str("GRIDGOV_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+if GRIDGOV_MEDIA_STORAGE == "local":
+    _MEDIA_STORAGE: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif GRIDGOV_MEDIA_STORAGE == "s3":
+    if not env_str("GRIDGOV_S3_BUCKET"):
+        raise ImproperlyConfigured("GRIDGOV_MEDIA_STORAGE=s3 needs GRIDGOV_S3_BUCKET")
+    _S3_ENDPOINT = env_str("GRIDGOV_S3_ENDPOINT_URL") or None
+    _MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("GRIDGOV_S3_BUCKET"),
+            "endpoint_url": _S3_ENDPOINT,
+            "access_key": env_str("GRIDGOV_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("GRIDGOV_S3_SECRET_KEY") or None,
+            "region_name": env_str("GRIDGOV_S3_REGION") or None,
+            # MinIO and Ceph want path-style requests; AWS, Aliyun OSS, Tencent COS "virtual".
+            "addressing_style": env_str(
+                "GRIDGOV_S3_ADDRESSING_STYLE", "path" if _S3_ENDPOINT else "auto"
+            ),
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"GRIDGOV_MEDIA_STORAGE must be local or s3, got {GRIDGOV_MEDIA_STORAGE!r}"
+    )
+STORAGES = {
+    "default": _MEDIA_STORAGE,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("GRIDGOV_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
 
 # gridgov's own settings.
@@ -163,8 +193,30 @@ GRIDGOV_API_TOKEN_DAYS = env_int("GRIDGOV_API_TOKEN_DAYS", 365)
 GRIDGOV_IDEMPOTENCY_HOURS = env_int("GRIDGOV_IDEMPOTENCY_HOURS", 24)
 GRIDGOV_WORKER_INTERVAL_SECONDS = env_float("GRIDGOV_WORKER_INTERVAL_SECONDS", 30.0)
 GRIDGOV_UPLOAD_MAX_BYTES = env_int("GRIDGOV_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+# Photos: refused above this size (MB) or pixel count; kept with at most this longest edge.
+GRIDGOV_PHOTO_MAX_MB = env_float("GRIDGOV_PHOTO_MAX_MB", 15.0)
+GRIDGOV_PHOTO_MAX_MEGAPIXELS = env_float("GRIDGOV_PHOTO_MAX_MEGAPIXELS", 50.0)
+GRIDGOV_PHOTO_MAX_EDGE = env_int("GRIDGOV_PHOTO_MAX_EDGE", 2560)
 GRIDGOV_WORKING_HOURS = env_str("GRIDGOV_WORKING_HOURS", "08:30-12:00,13:30-17:30")
+# Default step limits of cases in working time ("30m", "4h", "1d"); categories override them.
+GRIDGOV_CASE_REGISTER_LIMIT = env_str("GRIDGOV_CASE_REGISTER_LIMIT", "30m")
+GRIDGOV_CASE_URGENT_REGISTER_LIMIT = env_str("GRIDGOV_CASE_URGENT_REGISTER_LIMIT", "10m")
+GRIDGOV_CASE_VERIFY_LIMIT = env_str("GRIDGOV_CASE_VERIFY_LIMIT", "1h")
+GRIDGOV_CASE_SIGN_LIMIT = env_str("GRIDGOV_CASE_SIGN_LIMIT", "24h")
+GRIDGOV_CASE_HANDLE_LIMIT = env_str("GRIDGOV_CASE_HANDLE_LIMIT", "1d")
+GRIDGOV_CASE_CHECK_LIMIT = env_str("GRIDGOV_CASE_CHECK_LIMIT", "1h")
+GRIDGOV_CASE_CLOSE_LIMIT = env_str("GRIDGOV_CASE_CLOSE_LIMIT", "1h")
+# A closed case may be reopened for this many calendar days.
+GRIDGOV_CASE_REOPEN_DAYS = env_int("GRIDGOV_CASE_REOPEN_DAYS", 7)
 GRIDGOV_NAV_TITLE = _("gridgov")
+# Notifications: more than this many per user in an hour go out as one digest (a user may
+# choose another threshold); how often the header bell asks for the unread count; the SMS
+# gateway (a dotted path to a class with send(phone, text)); the site's address for links in
+# e-mails and text messages (empty: links are bare paths).
+GRIDGOV_NOTIFY_DIGEST_PER_HOUR = env_int("GRIDGOV_NOTIFY_DIGEST_PER_HOUR", 10)
+GRIDGOV_NOTIFY_POLL_SECONDS = env_int("GRIDGOV_NOTIFY_POLL_SECONDS", 20)
+GRIDGOV_SMS_BACKEND = env_str("GRIDGOV_SMS_BACKEND", "gridgov.notifications.sms.LoggingSmsBackend")
+GRIDGOV_SITE_URL = env_str("GRIDGOV_SITE_URL", "")
 
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500

@@ -44,8 +44,21 @@ def register_job(
 
 
 def registered_jobs() -> list[Job]:
+    """Every job: the built-in ones and those of each installed gridgov app's ``jobs`` module."""
+    import importlib
+    import importlib.util
+
+    from django.apps import apps
+
     from gridgov.core import builtin_jobs  # noqa: F401  (registers the built-in jobs)
 
+    for config in apps.get_app_configs():
+        if not config.name.startswith("gridgov."):
+            continue
+        module = f"{config.name}.jobs"
+        # find_spec first: an ImportError raised inside an existing jobs module must surface
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
     return sorted(_JOBS.values(), key=lambda j: j.name)
 
 

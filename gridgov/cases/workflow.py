@@ -124,7 +124,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                INTAKE, required=(REASON,), clock=STOP, tone="danger"),
     Transition("self_handle", _("Solved on the spot"), frozenset({S.REPORTED}), S.SELF_HANDLED,
                frozenset({Role.GRID_WORKER, Role.GRID_LEADER}), required=(NOTE, PHOTOS),
-               clock=Step.REVIEW, guard="reporter_only"),
+               clock=Step.REVIEW, guard="reporter_only", todo=False),
     Transition("review_pass", _("Confirm self-handling"), frozenset({S.SELF_HANDLED}), S.CLOSED,
                INTAKE, optional=(NOTE,), clock=STOP),
     Transition("review_fail", _("Not solved: take it in"), frozenset({S.SELF_HANDLED}),

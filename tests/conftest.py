@@ -89,3 +89,14 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, which requires this test to run: {reason}"
+
+
+@pytest.fixture
+def standard_categories(db: None) -> Any:
+    """The standard category catalogue (gridgov/cases/data/categories.json), loaded; the
+    fixture's value is the import report."""
+    from gridgov.cases.catalogue import catalogue_load_standard
+
+    report = catalogue_load_standard()
+    assert report.ok, report.text()
+    return report

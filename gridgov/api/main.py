@@ -110,12 +110,14 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def register_routers() -> None:
     from gridgov.accounts.api import router as accounts_router
     from gridgov.cases.api import router as cases_router
+    from gridgov.cases.api_categories import router as categories_router
     from gridgov.core.api import router as core_router
     from gridgov.geo.api import router as geo_router
     from gridgov.notifications.api import router as notifications_router
 
     api.add_router("/geo", geo_router, tags=["geo"])
     api.add_router("/cases", cases_router, tags=["cases"])
+    api.add_router("/categories", categories_router, tags=["categories"])
     api.add_router("/accounts", accounts_router, tags=["accounts"])
     api.add_router("/core", core_router, tags=["calendar"])
     api.add_router("/notifications", notifications_router, tags=["notifications"])

@@ -7,6 +7,7 @@ defaults come from ``GRIDGOV_CASE_*_LIMIT`` settings.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,11 @@ def parse_limit(text: str) -> WorkSpan:
             % {"value": text}
         )
     value, unit = float(m.group(1)), m.group(2).lower()
+    if not math.isfinite(value) or value > MAX_LIMIT_DAYS * 24 * 60:
+        raise ValidationError(
+            _("%(value)r is out of range: a limit lies between 1 minute and 365 days")
+            % {"value": text[:40]}
+        )
     span = {"m": WorkSpan(minutes=value), "h": WorkSpan(hours=value), "d": WorkSpan(days=value)}[
         unit
     ]

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from gridgov.accounts.models import Role, Unit, User
 from gridgov.accounts.selectors import user_role_names
@@ -33,6 +34,7 @@ from .deadlines import Clock, clock_effect, extend_clock, parse_limit, start_clo
 from .models import Case, CaseEvent, CasePhoto, CaseSequence, Category, Datatype, Source, Urgency
 from .permissions import GUARDS, LEVELS, acting_role
 from .routing import suggest_unit
+from .sweeper import escalation_due
 
 if TYPE_CHECKING:
     from gridgov.core.photos import StoredPhoto
@@ -65,30 +67,44 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # --- input checks -----------------------------------------------------------------------------
 
 
+_TEXT_LABELS = {
+    "description": _lazy("description"),
+    "address": _lazy("address"),
+    "reporter_name": _lazy("reporter's name"),
+    "reporter_phone": _lazy("reporter's phone"),
+    "note": _lazy("note"),
+    "reason": _lazy("reason"),
+}
+
+
 def clean_text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
-    """Trimmed text without control characters; DomainError 422 naming ``field`` otherwise."""
+    """Trimmed text without control characters; DomainError 422 naming ``field`` otherwise
+    (``detail.field`` is the input's code, the message names it in words)."""
+    code, field = field, str(_TEXT_LABELS.get(field, field))
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise DomainError(_("%(field)s must be text") % {"field": field}, status=422)
+        raise DomainError(
+            _("%(field)s must be text") % {"field": field}, status=422, detail={"field": code}
+        )
     text = value.strip()
     if _CONTROL.search(text):
         raise DomainError(
             _("%(field)s contains control characters (such as NUL); remove them")
             % {"field": field},
             status=422,
-            detail={"field": field},
+            detail={"field": code},
         )
     if required and not text:
         raise DomainError(
-            _("%(field)s is required") % {"field": field}, status=422, detail={"field": field}
+            _("%(field)s is required") % {"field": field}, status=422, detail={"field": code}
         )
     if len(text) > limit:
         raise DomainError(
             _("%(field)s is %(length)s characters long; the limit is %(limit)s")
             % {"field": field, "length": f"{len(text):,}", "limit": f"{limit:,}"},
             status=422,
-            detail={"field": field},
+            detail={"field": code},
         )
     return text
 
@@ -335,10 +351,10 @@ def case_report(
     now = at or timezone.now()
     src = report_source(actor, source)
     cat = active_category(category)
-    text = clean_text(description, field=_("description"), limit=MAX_DESCRIPTION, required=True)
-    addr = clean_text(address, field=_("address"), limit=200)
-    name = clean_text(reporter_name, field=_("reporter's name"), limit=60)
-    phone = clean_text(reporter_phone, field=_("reporter's phone"), limit=30)
+    text = clean_text(description, field="description", limit=MAX_DESCRIPTION, required=True)
+    addr = clean_text(address, field="address", limit=200)
+    name = clean_text(reporter_name, field="reporter_name", limit=60)
+    phone = clean_text(reporter_phone, field="reporter_phone", limit=30)
     if urgency not in Urgency.values:
         raise DomainError(_("unknown urgency %(value)s") % {"value": str(urgency)[:20]}, status=422)
     if urgency not in (cat.urgency_levels or [Urgency.NORMAL]):
@@ -377,6 +393,7 @@ def case_report(
         suggested_unit=suggest_unit(cat, grid.code),
         reported_at=now,
         **clock.columns(),
+        escalate_at=escalation_due(clock.step, clock.started_at),
     )
     role = _reporting_role(actor, src)
     event = CaseEvent.objects.create(
@@ -486,16 +503,17 @@ def _check_inputs(t: Transition, inputs: Inputs) -> None:
         )
 
 
-def _unit(value: Unit | str, field_name: str) -> Unit:
+def _unit(value: Unit | str, field: str) -> Unit:
+    """The active unit named by code or uuid; 422 naming the input ``field`` otherwise."""
+    label = {LEAD: _("lead unit"), ASSISTING: _("assisting units")}.get(field, field)
     unit = value if isinstance(value, Unit) else Unit.objects.filter(code=str(value)).first()
     if unit is None:
         unit = Unit.objects.filter(uuid=str(value)).first() if _is_uuid(str(value)) else None
     if unit is None or not unit.is_active:
         raise DomainError(
-            _("%(field)s: no active unit %(unit)s")
-            % {"field": field_name, "unit": str(value)[:40]},
+            _("%(field)s: no active unit %(unit)s") % {"field": label, "unit": str(value)[:40]},
             status=422,
-            detail={"field": field_name},
+            detail={"field": field},
         )
     return unit
 
@@ -568,8 +586,8 @@ def case_act(
     if why_not:
         raise Conflict(str(why_not), detail={"version": current.version, "state": current.state})
     _check_inputs(t, inputs)
-    note = clean_text(inputs.note, field=_("note"), limit=MAX_NOTE)
-    reason = clean_text(inputs.reason, field=_("reason"), limit=MAX_NOTE)
+    note = clean_text(inputs.note, field="note", limit=MAX_NOTE)
+    reason = clean_text(inputs.reason, field="reason", limit=MAX_NOTE)
     if len(inputs.photos) > MAX_PHOTOS:
         raise DomainError(_("at most %(count)s photos") % {"count": MAX_PHOTOS}, status=422)
 
@@ -581,7 +599,7 @@ def case_act(
     columns: dict[str, Any] = {"state": target_state, **change.columns}
     if clock is not None:
         columns.update(clock.columns())
-        columns["escalate_at"] = None
+        columns["escalate_at"] = escalation_due(clock.step, clock.started_at)
     columns["version"] = version + 1
     columns["updated_at"] = now
     updated = Case.objects.filter(pk=current.pk, version=version).update(**columns)
@@ -648,8 +666,8 @@ def _register(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
 
 def _dispatch(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
     change = Change()
-    lead = _unit(inputs.lead_unit or "", _("lead unit"))
-    assisting = [_unit(u, _("assisting units")) for u in inputs.assisting_units]
+    lead = _unit(inputs.lead_unit or "", LEAD)
+    assisting = [_unit(u, ASSISTING) for u in inputs.assisting_units]
     assisting = [u for i, u in enumerate(assisting) if u.pk != lead.pk and u not in assisting[:i]]
     change.columns.update(lead_unit=lead, dispatched_at=now)
     if case.registered_at is None:

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from gridgov.accounts.models import Role, Unit, User
 from gridgov.accounts.selectors import user_role_names
@@ -68,12 +68,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 _TEXT_LABELS = {
-    "description": _lazy("description"),
-    "address": _lazy("address"),
-    "reporter_name": _lazy("reporter's name"),
-    "reporter_phone": _lazy("reporter's phone"),
-    "note": _lazy("note"),
-    "reason": _lazy("reason"),
+    "description": gettext_lazy("description"),
+    "address": gettext_lazy("address"),
+    "reporter_name": gettext_lazy("reporter's name"),
+    "reporter_phone": gettext_lazy("reporter's phone"),
+    "note": gettext_lazy("note"),
+    "reason": gettext_lazy("reason"),
 }
 
 

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Role
@@ -283,7 +283,7 @@ class CategoryAdmin(admin.ModelAdmin):
             },
         ),
         (
-            _("Handling"),
+            pgettext_lazy("category admin section", "Handling"),
             {"fields": ["default_unit_kind", "urgency_levels", "closing_criteria"]},
         ),
         (

@@ -12,6 +12,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from gridgov.accounts.models import Unit
 
@@ -233,7 +234,7 @@ class CaseFilterForm(forms.Form):
         super().__init__(data)
         cast(forms.ChoiceField, self.fields["state"]).choices = [
             ("", _("Any")),
-            ("open", _("Open")),
+            ("open", pgettext_lazy("case filter", "Open")),
             ("done", _("Finished")),
             *State.choices,
         ]

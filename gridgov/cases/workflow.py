@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from gridgov.accounts.models import Role
 
@@ -55,7 +56,7 @@ class Step(models.TextChoices):
     SIGN = "sign", _("Sign for")
     HANDLE = "handle", _("Handle")
     CHECK = "check", _("Check")
-    CLOSE = "close", _("Close")
+    CLOSE = "close", pgettext_lazy("case step", "Close")
     REVIEW = "review", _("Review self-handling")
 
 
@@ -169,7 +170,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("check_fail", _("Check: rework"), frozenset({S.CHECKING}), S.HANDLING,
                frozenset({Role.SUPERVISOR, Role.INTAKE_OPERATOR}), required=(REASON,),
                optional=(PHOTOS,), clock=Step.HANDLE, tone="danger"),
-    Transition("close", _("Close"), frozenset({S.CHECKED}), S.CLOSED,
+    Transition("close", pgettext_lazy("case action", "Close"), frozenset({S.CHECKED}), S.CLOSED,
                frozenset({Role.SHIFT_LEADER}), optional=(NOTE,), clock=STOP),
     Transition("reopen", _("Reopen"), frozenset({S.CLOSED}), S.REGISTERED,
                frozenset({Role.SHIFT_LEADER}), required=(REASON,), clock=Step.REGISTER,

@@ -359,7 +359,9 @@ def test_two_attributes_with_the_same_code_are_refused(standard_categories: Any)
     assert [p.field for p in report.problems] == ["attributes[count].code"]
 
 
-def test_a_code_twice_in_the_file_is_refused_naming_both_rows(standard_categories: Any) -> None:
+def test_a_code_twice_in_the_file_is_refused_naming_both_rows(
+    standard_categories: Any, english: None
+) -> None:
     report = catalogue_import([new_row(), new_row()])
     assert [(p.row, p.field) for p in report.problems] == [(2, "code")]
     assert "row 1" in report.problems[0].message

@@ -23,8 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: venv
 	$(PY) -m gridgov serve
 
+# SQLite tests use a file database (not the in-memory default) so that the concurrency tests
+# can run real concurrent transactions on SQLite too.
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@mkdir -p var
+	GRIDGOV_TEST_SQLITE=$${GRIDGOV_TEST_SQLITE:-$(CURDIR)/var/test.sqlite3} $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

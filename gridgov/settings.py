@@ -217,6 +217,12 @@ GRIDGOV_NOTIFY_DIGEST_PER_HOUR = env_int("GRIDGOV_NOTIFY_DIGEST_PER_HOUR", 10)
 GRIDGOV_NOTIFY_POLL_SECONDS = env_int("GRIDGOV_NOTIFY_POLL_SECONDS", 20)
 GRIDGOV_SMS_BACKEND = env_str("GRIDGOV_SMS_BACKEND", "gridgov.notifications.sms.LoggingSmsBackend")
 GRIDGOV_SITE_URL = env_str("GRIDGOV_SITE_URL", "")
+# The demo's case history (`gridgov demo history`, started in the background by `gridgov serve`):
+# how many cases, over how many days before the first load.
+GRIDGOV_DEMO_CASES = env_int("GRIDGOV_DEMO_CASES", 20000)
+GRIDGOV_DEMO_DAYS = env_int("GRIDGOV_DEMO_DAYS", 90)
+# Benchmark-only endpoints (bench/bench_intake.py); never on in production.
+GRIDGOV_BENCH_ENDPOINTS = env_bool("GRIDGOV_BENCH_ENDPOINTS", False)
 
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500

@@ -85,7 +85,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and _skip_is_failure(item):
+    if report.skipped and not hasattr(report, "wasxfail") and _skip_is_failure(item):
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, which requires this test to run: {reason}"

@@ -112,7 +112,7 @@ def clean_text(value: Any, *, field: str, limit: int, required: bool = False) ->
 def check_point(lat: Any, lon: Any) -> tuple[float, float]:
     try:
         flat, flon = float(lat), float(lon)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DomainError(_("lat and lon must be numbers"), status=422) from None
     if not (math.isfinite(flat) and math.isfinite(flon)):
         raise DomainError(_("lat and lon must be finite numbers"), status=422)
@@ -204,7 +204,7 @@ def _attribute_value(datatype: str, raw: Any, keys: list[str]) -> Any:
     if datatype == Datatype.NUMBER:
         try:
             number = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(_("must be a number")) from None
         if isinstance(raw, bool) or not math.isfinite(number):
             raise ValueError(_("must be a finite number"))
@@ -368,6 +368,12 @@ def case_report(
             _("at most %(count)s photos per report") % {"count": MAX_PHOTOS}, status=422
         )
     flat, flon = check_point(lat, lon)
+    if str(crs).lower() not in ("wgs84", "wgs-84", "epsg:4326", "gcj02", "gcj-02"):
+        raise DomainError(
+            _("unknown coordinate system %(crs)s: use wgs84 or gcj02") % {"crs": str(crs)[:20]},
+            status=422,
+            detail={"field": "crs"},
+        )
     wlon, wlat = to_wgs84(flon, flat, crs)
     grid = locate_grid(wlat, wlon)
     values = clean_attributes(cat, attributes)
@@ -531,7 +537,7 @@ def _is_uuid(text: str) -> bool:
 def _load_for_update(case: Case | str) -> Case:
     number = case.number if isinstance(case, Case) else str(case)
     found = (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("category", "category__parent", "lead_unit")
         .filter(number=number)
         .first()
@@ -539,6 +545,18 @@ def _load_for_update(case: Case | str) -> Case:
     if found is None:
         raise NotFound(_("no case %(number)s") % {"number": number[:30]})
     return found
+
+
+def _lock_in_order(*cases: Case | str) -> None:
+    """Lock several cases in primary-key order, so two transactions locking the same pair
+    (A merged into B while B is merged into A) queue instead of deadlocking."""
+    numbers = [c.number if isinstance(c, Case) else str(c) for c in cases]
+    list(
+        Case.objects.select_for_update(of=("self",))
+        .filter(number__in=numbers)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 @transaction.atomic
@@ -555,10 +573,13 @@ def case_act(
     from .selectors import case_visible
 
     inputs = inputs or Inputs()
+    inputs.assisting_units = list(inputs.assisting_units)
     now = at or timezone.now()
     t = TABLE.get(action)
     if t is None:
         raise DomainError(_("unknown action %(action)s") % {"action": str(action)[:40]}, status=422)
+    if action == "merge" and inputs.target is not None:
+        _lock_in_order(case, inputs.target)
     current = _load_for_update(case)
     if not case_visible(current, actor):
         raise NotFound(_("no case %(number)s") % {"number": current.number})
@@ -596,6 +617,13 @@ def case_act(
     emergency = change.columns.get("emergency", current.emergency)
     category = change.columns.get("category", current.category)
     clock = change.clock or clock_effect(t.clock, category, now, emergency=emergency)
+    if (
+        clock is None
+        and current.step == Step.REGISTER
+        and current.step_started_at is not None
+        and (emergency != current.emergency or category != current.category)
+    ):  # reclassified while the register clock runs: the same start, the new limit
+        clock = start_clock(category, Step.REGISTER, current.step_started_at, emergency=emergency)
     columns: dict[str, Any] = {"state": target_state, **change.columns}
     if clock is not None:
         columns.update(clock.columns())
@@ -651,6 +679,14 @@ def _reclassify(case: Case, actor: User, inputs: Inputs, now: datetime) -> Chang
             raise DomainError(
                 _("unknown urgency %(value)s") % {"value": str(inputs.urgency)[:20]}, status=422
             )
+        cat = change.columns.get("category", case.category)
+        if inputs.urgency not in (cat.urgency_levels or [Urgency.NORMAL]):
+            raise DomainError(
+                _("%(category)s does not take urgency %(urgency)s")
+                % {"category": cat.name, "urgency": Urgency(inputs.urgency).label},
+                status=422,
+                detail={"field": "urgency"},
+            )
         if inputs.urgency != case.urgency:
             change.columns["urgency"] = inputs.urgency
             change.columns["emergency"] = inputs.urgency != Urgency.NORMAL
@@ -696,6 +732,7 @@ def _send_back(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change
     return Change(
         columns={"send_back_count": case.send_back_count + 1, "lead_unit": None, "pending": ""},
         params={"unit": {"code": unit.code, "name": unit.name} if unit else None},
+        assisting=[],
     )
 
 
@@ -750,8 +787,16 @@ def _check_fail(case: Case, actor: User, inputs: Inputs, now: datetime) -> Chang
 
 
 def _reopen(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
+    unit = case.lead_unit
     return Change(
-        columns={"reopen_count": case.reopen_count + 1, "closed_at": None, "rating": None}
+        columns={
+            "reopen_count": case.reopen_count + 1,
+            "closed_at": None,
+            "rating": None,
+            "lead_unit": None,
+        },
+        params={"unit": {"code": unit.code, "name": unit.name} if unit else None},
+        assisting=[],
     )
 
 
@@ -780,7 +825,7 @@ def _merge(case: Case, actor: User, inputs: Inputs, now: datetime) -> Change:
 
     target_ref = inputs.target
     number = target_ref.number if isinstance(target_ref, Case) else str(target_ref or "")
-    target = Case.objects.select_for_update().filter(number=number).first()
+    target = Case.objects.select_for_update(of=("self",)).filter(number=number).first()
     if target is None or not case_visible(target, actor):
         raise DomainError(
             _("merge: no case %(number)s") % {"number": number[:30]},

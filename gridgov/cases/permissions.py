@@ -111,7 +111,13 @@ def refusal(case: Case, user: Any, t: Transition) -> str | Promise | None:
 
 def allowed_transitions(case: Case, user: Any) -> list[Transition]:
     """The transitions ``user`` may take on ``case`` now, in table order."""
-    return [t for t in TRANSITIONS if refusal(case, user, t) is None]
+    return [
+        t
+        for t in TRANSITIONS
+        if case.state in t.sources
+        and acting_role(case, user, t) is not None
+        and GUARDS[t.guard](case) is None
+    ]
 
 
 def can(case: Case, user: Any, action: str) -> bool:

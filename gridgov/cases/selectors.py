@@ -174,44 +174,42 @@ def cases_filtered(user: Any, f: CaseFilter, *, now: datetime | None = None) -> 
     return qs.order_by("-reported_at", "-pk")
 
 
-def todo_q(user: Any) -> Q:
-    """Cases waiting for ``user``: a to-do transition of the table is theirs in the case's state.
+#: The guards of the workflow table as filters, so a to-do list holds only cases whose action
+#: can really be taken (guards that need the actor, like the reopen window, are not to-dos).
+_GUARD_Q: dict[str, Q] = {
+    "": Q(),
+    "urgent": Q(emergency=True) | ~Q(urgency="normal"),
+    "nothing_pending": Q(pending=""),
+    "extension_pending": Q(pending="extension"),
+    "suspension_pending": Q(pending="suspension"),
+    "supervised": Q(supervised=True),
+}
 
-    Built from the workflow table: for each role the user holds, the states in which a to-do
-    action of that role can be taken, within the role's scope; for unit handlers, the states of
-    the lead unit's actions on their unit's cases. Guards (a pending request …) are applied on
-    the case page; here they only narrow the extension/suspension decisions.
-    """
+
+def todo_q(user: Any) -> Q:
+    """Cases waiting for ``user``: a to-do transition of the workflow table is theirs in the
+    case's state (and its guard holds), within the role's scope; for unit handlers, the lead
+    unit's transitions on their unit's cases."""
     from .workflow import LEAD_UNIT, TRANSITIONS
 
     query = Q(pk__in=[])
-    roles = {a.role for a in user_assignments(user)}
-    for role in roles:
-        if role in UNIT_ROLES:
-            continue
-        states = {
-            s
-            for t in TRANSITIONS
-            if t.todo and role in t.who and not t.guard.endswith("_pending")
-            for s in t.sources
-        }
-        pending = {
-            t.guard.removesuffix("_pending")
-            for t in TRANSITIONS
-            if t.todo and role in t.who and t.guard in ("extension_pending", "suspension_pending")
-        }
+    roles = {a.role for a in user_assignments(user) if a.role not in UNIT_ROLES}
+    for role in sorted(roles):
         scope = user_scope(user, roles={role})
         if scope.is_empty:
             continue
-        in_scope = scope.q("region_code")
-        if states:
-            query |= in_scope & Q(state__in=sorted(states))
-        if pending:
-            query |= in_scope & Q(state="handling", pending__in=sorted(pending))
+        wanted = Q(pk__in=[])
+        for t in TRANSITIONS:
+            if t.todo and role in t.who and t.guard in _GUARD_Q:
+                wanted |= Q(state__in=sorted(t.sources)) & _GUARD_Q[t.guard]
+        query |= scope.q("region_code") & wanted
     units = _unit_ids(user)
     if units:
-        states = {s for t in TRANSITIONS if t.todo and LEAD_UNIT in t.who for s in t.sources}
-        query |= Q(lead_unit_id__in=units, state__in=sorted(states))
+        wanted = Q(pk__in=[])
+        for t in TRANSITIONS:
+            if t.todo and LEAD_UNIT in t.who and t.guard in _GUARD_Q:
+                wanted |= Q(state__in=sorted(t.sources)) & _GUARD_Q[t.guard]
+        query |= Q(lead_unit_id__in=units) & wanted
     return query
 
 

@@ -13,17 +13,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import DomainError
 from gridgov.core.masking import mask_phone
+from gridgov.geo.admin_io import ImportExportAdmin
+from gridgov.geo.bulk import StagedUpload
 
 from . import catalogue
 from .models import (
@@ -245,8 +244,15 @@ class CategoryExportForm(forms.Form):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ImportExportAdmin):
     form = CategoryForm
+    import_form = CategoryImportForm
+    import_title = _("Import categories")
+    import_template = "admin/cases/import_categories.html"
+    import_kinds = ("categories",)
+    export_form = CategoryExportForm
+    export_title = _("Export categories")
+    export_template = "admin/cases/export_categories.html"
     change_list_template = "admin/cases/category/change_list.html"
     inlines = [CategoryAttributeInline]
     list_display = [
@@ -310,21 +316,6 @@ class CategoryAdmin(admin.ModelAdmin):
             found = found | queryset.filter(code=catalogue.EVENT_PREFIX + term)
         return found, duplicates
 
-    def get_urls(self) -> list[URLPattern]:
-        custom = [
-            path(
-                "import/",
-                self.admin_site.admin_view(self.import_view),
-                name="cases_category_import",
-            ),
-            path(
-                "export/",
-                self.admin_site.admin_view(self.export_view),
-                name="cases_category_export",
-            ),
-        ]
-        return custom + super().get_urls()
-
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -352,38 +343,8 @@ class CategoryAdmin(admin.ModelAdmin):
         user: Any = request.user
         return bool(user.is_superuser) or user_has_role(user, Role.ADMINISTRATOR)
 
-    def _page(self, request: HttpRequest, title: str, **context: Any) -> dict[str, Any]:
-        return {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "changelist_url": reverse("admin:cases_category_changelist"),
-            **context,
-        }
-
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Upload an xlsx or JSON catalogue, see the dry run's report, then commit it."""
-        if not self._may_import(request):
-            raise PermissionDenied
-        form = CategoryImportForm()
-        context: dict[str, Any] = {}
-        if request.method == "POST" and "_commit" in request.POST:
-            context = self._import_commit(request)
-        elif request.method == "POST":
-            form = CategoryImportForm(request.POST, request.FILES)
-            if form.is_valid():
-                context = self._import_preview(request, form)
-        context = self._page(
-            request,
-            gettext("Import categories"),
-            form=form,
-            upload_limit=_upload_limit(),
-            **context,
-        )
-        return TemplateResponse(request, "admin/cases/import_categories.html", context)
-
     def _import_preview(self, request: HttpRequest, form: CategoryImportForm) -> dict[str, Any]:
-        from gridgov.geo.bulk import read_upload, stage_upload
+        from gridgov.geo.bulk import read_upload
 
         upload = form.cleaned_data["file"]
         name = upload.name or "upload"
@@ -396,9 +357,7 @@ class CategoryAdmin(admin.ModelAdmin):
         report = catalogue.catalogue_import(rows, dry_run=True)
         if not report.ok:
             return {"stage": "errors", "file_name": name, **report_context(report)}
-        staged = stage_upload(
-            data=data, name=name, meta={"kind": "categories", "user": request.user.pk}
-        )
+        staged = self._stage(request, data=data, name=name, kind="categories")
         return {
             "stage": "preview",
             "token": staged.token,
@@ -406,46 +365,18 @@ class CategoryAdmin(admin.ModelAdmin):
             **report_context(report),
         }
 
-    def _import_commit(self, request: HttpRequest) -> dict[str, Any]:
-        from gridgov.geo.bulk import staged_upload
+    def _import_commit(
+        self, request: HttpRequest, staged: StagedUpload, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        rows = catalogue.catalogue_read(staged.path.read_bytes(), staged.name)
+        return report_context(catalogue.catalogue_import(rows))
 
-        try:
-            staged, meta = staged_upload(request.POST.get("token", ""))
-        except DomainError as exc:
-            return {"import_error": exc.message}
-        if meta.get("kind") != "categories" or meta.get("user") != request.user.pk:
-            return {
-                "import_error": gettext("This preview belongs to another user; upload the file.")
-            }
-        try:
-            rows = catalogue.catalogue_read(staged.path.read_bytes(), staged.name)
-            report = catalogue.catalogue_import(rows)
-        except DomainError as exc:
-            return {"import_error": exc.message}
-        finally:
-            staged.discard()
-        stage = "committed" if report.ok else "errors"
-        return {"stage": stage, "file_name": staged.name, **report_context(report)}
-
-    def export_view(self, request: HttpRequest) -> HttpResponse:
-        """Choose a scheme and a format; download the catalogue."""
+    def _export(self, request: HttpRequest, form: CategoryExportForm) -> HttpResponseBase:
         from .api_categories import export_response
 
-        if not self._may_export(request):
-            raise PermissionDenied
-        form = CategoryExportForm(request.GET if "_export" in request.GET else None)
-        if form.is_bound and form.is_valid():
-            scheme = form.cleaned_data["scheme"] or None
-            rows = catalogue.catalogue_export(scheme=scheme)
-            return export_response(rows, file_format=form.cleaned_data["format"], scheme=scheme)
-        context = self._page(request, gettext("Export categories"), form=form)
-        return TemplateResponse(request, "admin/cases/export_categories.html", context)
-
-
-def _upload_limit() -> int:
-    from django.conf import settings
-
-    return int(settings.GRIDGOV_UPLOAD_MAX_BYTES)
+        scheme = form.cleaned_data["scheme"] or None
+        rows = catalogue.catalogue_export(scheme=scheme)
+        return export_response(rows, file_format=form.cleaned_data["format"], scheme=scheme)
 
 
 def report_context(report: catalogue.ImportReport) -> dict[str, Any]:

@@ -18,16 +18,17 @@ from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import Field
 
 from gridgov.accounts.selectors import current_user
-from gridgov.core.errors import DomainError, NotFound
+from gridgov.core.errors import DomainError
 from gridgov.core.idempotency import idempotent
 from gridgov.core.masking import mask_phone
-from gridgov.core.photos import CONTENT_TYPE, StoredPhoto, photo_open, photo_save
+from gridgov.core.photos import StoredPhoto, photo_save
 
 from . import selectors
 from .actions import Inputs, case_act, case_report
 from .deadlines import light_of
 from .models import Case, CaseEvent, CasePhoto, PhotoUpload, Source, Urgency
 from .permissions import allowed_transitions
+from .photos import case_photo_response
 from .workflow import ACTION_LABELS, TRANSITIONS, State, Transition
 
 router = Router()
@@ -551,24 +552,11 @@ def case_detail(request: HttpRequest, number: str) -> dict[str, Any]:
     return case_out(selectors.case_get(number, user), user, timeline=True)
 
 
-def _photo_file(request: HttpRequest, number: str, photo: UUID, thumb: bool) -> FileResponse:
-    user = current_user(request)
-    case = selectors.case_get(number, user)
-    found = CasePhoto.objects.filter(case=case, uuid=photo).first()
-    if found is None:
-        raise NotFound(_("no such photo on case %(number)s") % {"number": case.number})
-    handle = photo_open(found.thumbnail_name if thumb else found.name)
-    response = FileResponse(handle, content_type=CONTENT_TYPE)
-    response["Cache-Control"] = "private, max-age=86400"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 @router.get("/{number}/photos/{photo}", summary="A photo of a case (JPEG)")
 def case_photo(request: HttpRequest, number: str, photo: UUID) -> FileResponse:
-    return _photo_file(request, number, photo, thumb=False)
+    return case_photo_response(number, photo, current_user(request), thumb=False)
 
 
 @router.get("/{number}/photos/{photo}/thumb", summary="A photo's thumbnail (JPEG)")
 def case_photo_thumb(request: HttpRequest, number: str, photo: UUID) -> FileResponse:
-    return _photo_file(request, number, photo, thumb=True)
+    return case_photo_response(number, photo, current_user(request), thumb=True)

@@ -15,7 +15,7 @@ a case that has changed since answers the Conflict message and changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db import models as dm
 from django.db.models import F, Q, prefetch_related_objects
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -48,7 +48,7 @@ from gridgov.core.errors import Conflict, DomainError, NotFound
 from gridgov.core.images import ImageTooLarge, photo_limits
 from gridgov.core.masking import mask_phone
 from gridgov.core.models import IdempotencyRecord
-from gridgov.core.photos import CONTENT_TYPE, StoredPhoto, photo_delete, photo_open, photo_save
+from gridgov.core.photos import StoredPhoto, photo_delete, photo_save
 
 from . import exports
 from .actions import Inputs, case_act, case_report
@@ -66,8 +66,9 @@ from .forms import (
     new_token,
     posted_attributes,
 )
-from .models import Case, CaseEvent, CasePhoto, Category, Datatype, HandlingLevel, Source, Urgency
+from .models import Case, CaseEvent, Category, Datatype, HandlingLevel, Source, Urgency
 from .permissions import acting_role, allowed_transitions, can, refusal
+from .photos import case_photo_response
 from .selectors import case_get, case_visible, cases_filtered, cases_visible_to, todo_counts, todo_q
 from .workflow import (
     ACTION_LABELS,
@@ -140,13 +141,17 @@ def _filter_categories() -> list[Category]:
 # --- one-time form tokens -----------------------------------------------------------------------
 
 
+class _AlreadyDone(Exception):
+    """The form was sent before: its one-time token is taken."""
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256((_FORM_KEY + token).encode("utf-8")).hexdigest()
 
 
-def _claim_token(request: HttpRequest, user: User, token: str) -> IdempotencyRecord | None:
-    """Claim a form's one-time token inside the caller's transaction; None when it was claimed
-    before (a second submission of the same form). A blank token claims nothing."""
+def _claim_token(request: HttpRequest, user: User, token: str) -> IdempotencyRecord:
+    """Claim a form's one-time token inside the caller's transaction; ``_AlreadyDone`` when it
+    was claimed before (a second submission of the same form). A blank token claims nothing."""
     if not token:
         return IdempotencyRecord(user=user)  # unsaved: nothing to guard
     key_hash = _token_hash(token[:64])
@@ -162,7 +167,7 @@ def _claim_token(request: HttpRequest, user: User, token: str) -> IdempotencyRec
         with transaction.atomic():
             record.save(force_insert=True)
     except IntegrityError:
-        return None
+        raise _AlreadyDone from None
     return record
 
 
@@ -183,10 +188,6 @@ def _already_done(request: HttpRequest, user: User, token: str) -> str | None:
     if record is None:
         return None
     return _local_path(record.path) or reverse("cases:todo")
-
-
-class _AlreadyDone(Exception):
-    pass
 
 
 # --- photos -------------------------------------------------------------------------------------
@@ -361,6 +362,16 @@ def _unit_name(value: Any) -> str:
     return str(value or "")
 
 
+def _change(value: dict[str, Any], choices: type[dm.TextChoices] | None = None) -> dict[str, str]:
+    """A change recorded as {"from", "to"} as {"old", "new"}, with the labels of ``choices``."""
+
+    def label(key: str) -> str:
+        v = str(value.get(key, ""))
+        return str(choices(v).label) if choices is not None and v in choices.values else v
+
+    return {"old": label("from"), "new": label("to")}
+
+
 def params_summary(params: dict[str, Any]) -> list[str]:
     """What an event's parameters say, in words."""
     out: list[str] = []
@@ -369,20 +380,10 @@ def params_summary(params: dict[str, Any]) -> list[str]:
         out.append(_("through: %(source)s") % {"source": Source(source).label})
     category = params.get("category")
     if isinstance(category, dict):
-        out.append(
-            _("category %(old)s → %(new)s")
-            % {"old": category.get("from", ""), "new": category.get("to", "")}
-        )
+        out.append(_("category %(old)s → %(new)s") % _change(category))
     urgency = params.get("urgency")
     if isinstance(urgency, dict):
-        old, new = str(urgency.get("from", "")), str(urgency.get("to", ""))
-        out.append(
-            _("urgency %(old)s → %(new)s")
-            % {
-                "old": Urgency(old).label if old in Urgency.values else old,
-                "new": Urgency(new).label if new in Urgency.values else new,
-            }
-        )
+        out.append(_("urgency %(old)s → %(new)s") % _change(urgency, Urgency))
     elif isinstance(urgency, str) and urgency in Urgency.values and urgency != Urgency.NORMAL:
         out.append(_("urgency: %(urgency)s") % {"urgency": Urgency(urgency).label})
     if params.get("emergency"):
@@ -412,14 +413,7 @@ def params_summary(params: dict[str, Any]) -> list[str]:
         out.append(_("duplicate %(number)s merged in") % {"number": params["duplicate"]})
     level = params.get("level")
     if isinstance(level, dict):
-        old, new = str(level.get("from", "")), str(level.get("to", ""))
-        out.append(
-            _("level %(old)s → %(new)s")
-            % {
-                "old": HandlingLevel(old).label if old in HandlingLevel.values else old,
-                "new": HandlingLevel(new).label if new in HandlingLevel.values else new,
-            }
-        )
+        out.append(_("level %(old)s → %(new)s") % _change(level, HandlingLevel))
     if params.get("rating"):
         out.append(_("rated %(rating)s of 5") % {"rating": params["rating"]})
     if params.get("on_time") is True:
@@ -628,8 +622,6 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
     try:
         with transaction.atomic():
             record = _claim_token(request, user, token)
-            if record is None:
-                raise _AlreadyDone
             updated = case_act(
                 case=case.number,
                 actor=user,
@@ -686,19 +678,11 @@ def case_photo_thumb(request: HttpRequest, number: str, photo: Any) -> HttpRespo
 
 
 def _photo_file(request: HttpRequest, number: str, photo: Any, *, thumb: bool) -> HttpResponseBase:
-    """A photo of a case the user may see (404 otherwise), never cached by shared caches."""
+    """A photo of a case the user may see (the error page otherwise)."""
     try:
-        case = case_get(number, current_user(request))
-        found = CasePhoto.objects.filter(case=case, uuid=photo).first()
-        if found is None:
-            raise NotFound(_("no such photo on case %(number)s") % {"number": case.number})
-        handle = photo_open(found.thumbnail_name if thumb else found.name)
+        return case_photo_response(number, photo, current_user(request), thumb=thumb)
     except DomainError as exc:
         return _error_page(request, exc)
-    response = FileResponse(handle, content_type=CONTENT_TYPE)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # --- intake -------------------------------------------------------------------------------------
@@ -760,13 +744,11 @@ def intake(request: HttpRequest) -> HttpResponse:
             form.is_valid()
             form.add_error(None, _("Only intake operators and shift leaders take hotline calls."))
             status = 403
-        elif form.is_valid():
+        else:
             outcome = _hotline_report(request, user, form)
             if isinstance(outcome, HttpResponse):
                 return outcome
             errors, status = outcome
-        else:
-            status = 422
     else:
         form = HotlineForm(initial={"token": new_token()}, categories=categories)
     # a refused submission claimed nothing: the form keeps its token for the corrected one
@@ -801,49 +783,20 @@ def intake(request: HttpRequest) -> HttpResponse:
 def _hotline_report(
     request: HttpRequest, user: User, form: HotlineForm
 ) -> HttpResponse | tuple[dict[str, Any] | None, int]:
+    """A caller's report typed by an intake operator: the redirect, or (errors, status)."""
+    if not form.is_valid():
+        return None, 422
     data = form.cleaned_data
-    category = form.categories[data["category"]]
-    token = data.get("token", "")
-    done = _already_done(request, user, token)
-    if done:
-        messages.info(request, _("This report was sent already; nothing was changed."))
-        return redirect(done)
-    try:
-        stored = _save_photos(data.get("photos") or [])
-    except DomainError as exc:
-        form.add_error("photos", exc.message)
-        return None, exc.status
-    try:
-        with transaction.atomic():
-            record = _claim_token(request, user, token)
-            if record is None:
-                raise _AlreadyDone
-            case = case_report(
-                actor=user,
-                category=category,
-                description=data["description"],
-                lat=data["lat"],
-                lon=data["lon"],
-                address=data.get("address", ""),
-                urgency=data["urgency"],
-                attributes=posted_attributes(category, request.POST),
-                photos=stored,
-                source=Source.HOTLINE,
-                reporter_name=data.get("reporter_name", ""),
-                reporter_phone=data.get("reporter_phone", ""),
-            )
-            _token_done(record, case.get_absolute_url())
-    except _AlreadyDone:
-        _delete_photos(stored)
-        messages.info(request, _("This report was sent already; nothing was changed."))
-        return redirect(_already_done(request, user, token) or reverse("cases:intake"))
-    except DomainError as exc:
-        _delete_photos(stored)
-        return _report_failure(form, exc), exc.status
-    messages.success(
-        request, _("Case %(number)s registered from the hotline.") % {"number": case.number}
+    return _file_report(
+        request,
+        user,
+        form,
+        fallback=reverse("cases:intake"),
+        done=_("Case %(number)s registered from the hotline."),
+        source=Source.HOTLINE,
+        reporter_name=data.get("reporter_name", ""),
+        reporter_phone=data.get("reporter_phone", ""),
     )
-    return redirect(case.get_absolute_url())
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -905,13 +858,10 @@ def report(request: HttpRequest) -> HttpResponse:
             categories=categories,
             can_self_handle=can_self_handle,
         )
-        if form.is_valid():
-            outcome = _report(request, user, form)
-            if isinstance(outcome, HttpResponse):
-                return outcome
-            errors, status = outcome
-        else:
-            status = 422
+        outcome = _report(request, user, form)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        errors, status = outcome
     else:
         form = ReportForm(
             initial={"token": new_token(), "urgency": Urgency.NORMAL},
@@ -928,15 +878,59 @@ def report(request: HttpRequest) -> HttpResponse:
 def _report(
     request: HttpRequest, user: User, form: ReportForm
 ) -> HttpResponse | tuple[dict[str, Any] | None, int]:
+    """A report from the phone form, handled at once when solved on the spot: the redirect, or
+    (errors, status)."""
+    if not form.is_valid():
+        return None, 422
+    data = form.cleaned_data
+
+    def solve(case: Case, stored: list[StoredPhoto]) -> Case:
+        note = data.get("solved_note") or data["description"]
+        inputs = Inputs(note=note, photos=stored)
+        return case_act(
+            case=case, actor=user, action="self_handle", version=case.version, inputs=inputs
+        )
+
+    if data.get("solved"):
+        done = _("Case %(number)s reported as solved on the spot; it waits for review.")
+    else:
+        done = _("Case %(number)s reported. Thank you!")
+    return _file_report(
+        request,
+        user,
+        form,
+        fallback=reverse("cases:list"),
+        done=done,
+        keep_gps=bool(data.get("keep_gps")),
+        then=solve if data.get("solved") else None,
+    )
+
+
+def _file_report(
+    request: HttpRequest,
+    user: User,
+    form: ReportForm | HotlineForm,
+    *,
+    fallback: str,
+    done: str,
+    keep_gps: bool = False,
+    then: Callable[[Case, list[StoredPhoto]], Case] | None = None,
+    source: str | None = None,
+    reporter_name: str = "",
+    reporter_phone: str = "",
+) -> HttpResponse | tuple[dict[str, Any] | None, int]:
+    """Report the case a valid report form describes (``then`` runs in the same transaction, on
+    the new case and its photos), and redirect to it with the ``done`` message; or (attribute
+    errors, status) for a refused report, the form carrying its errors. A form sent again leads
+    where the first one led (else to ``fallback``) and changes nothing."""
     data = form.cleaned_data
     category = form.categories[data["category"]]
     token = data.get("token", "")
-    done = _already_done(request, user, token)
-    if done:
-        messages.info(request, _("This report was sent already; nothing was changed."))
-        return redirect(done)
+    first = _already_done(request, user, token)
+    if first:
+        return _sent_already(request, first)
     try:
-        stored = _save_photos(data.get("photos") or [], keep_gps=bool(data.get("keep_gps")))
+        stored = _save_photos(data.get("photos") or [], keep_gps=keep_gps)
     except DomainError as exc:
         form.add_error("photos", exc.message)
         return None, exc.status
@@ -957,8 +951,6 @@ def _report(
     try:
         with transaction.atomic():
             record = _claim_token(request, user, token)
-            if record is None:
-                raise _AlreadyDone
             case = case_report(
                 actor=user,
                 category=category,
@@ -969,28 +961,23 @@ def _report(
                 urgency=data["urgency"],
                 attributes=posted_attributes(category, request.POST),
                 photos=stored,
+                source=source,
+                reporter_name=reporter_name,
+                reporter_phone=reporter_phone,
             )
-            if data.get("solved"):
-                case = case_act(
-                    case=case,
-                    actor=user,
-                    action="self_handle",
-                    version=case.version,
-                    inputs=Inputs(
-                        note=data.get("solved_note") or data["description"], photos=stored
-                    ),
-                )
+            if then is not None:
+                case = then(case, stored)
             _token_done(record, case.get_absolute_url())
     except _AlreadyDone:
         _delete_photos(stored)
-        messages.info(request, _("This report was sent already; nothing was changed."))
-        return redirect(_already_done(request, user, token) or reverse("cases:list"))
+        return _sent_already(request, _already_done(request, user, token) or fallback)
     except DomainError as exc:
         _delete_photos(stored)
         return _report_failure(form, exc), exc.status
-    if data.get("solved"):
-        message = _("Case %(number)s reported as solved on the spot; it waits for review.")
-    else:
-        message = _("Case %(number)s reported. Thank you!")
-    messages.success(request, message % {"number": case.number})
+    messages.success(request, done % {"number": case.number})
     return redirect(case.get_absolute_url())
+
+
+def _sent_already(request: HttpRequest, where: str) -> HttpResponse:
+    messages.info(request, _("This report was sent already; nothing was changed."))
+    return redirect(where)

@@ -17,6 +17,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.errors import DomainError
+from gridgov.geo.admin_io import ImportExportAdmin
+from gridgov.geo.bulk import StagedUpload
 from gridgov.geo.models import Level, Region
 
 
@@ -113,7 +115,14 @@ REPORT_ROWS = 1000
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(ImportExportAdmin):
+    import_form = RegionImportForm
+    import_title = _("Import regions")
+    import_template = "admin/geo/import_regions.html"
+    import_kinds = ("geojson", "divisions")
+    export_form = RegionExportForm
+    export_title = _("Export GeoJSON")
+    export_template = "admin/geo/export_regions.html"
     change_list_template = "admin/geo/region/change_list.html"
     list_display = ["code", "name", "level", "area_m2", "target_households", "grid_type"]
     list_filter = ["level", "grid_type"]
@@ -138,24 +147,12 @@ class RegionAdmin(admin.ModelAdmin):
         return format_html('<a class="button" href="{}">{}</a>', url, gettext("Generate grids"))
 
     def get_urls(self) -> list[URLPattern]:
-        custom = [
-            path(
-                "import/",
-                self.admin_site.admin_view(self.import_view),
-                name="geo_region_import",
-            ),
-            path(
-                "export/",
-                self.admin_site.admin_view(self.export_view),
-                name="geo_region_export",
-            ),
-            path(
-                "<path:object_id>/generate-grids/",
-                self.admin_site.admin_view(self.generate_grids_view),
-                name="geo_region_generate_grids",
-            ),
-        ]
-        return custom + super().get_urls()
+        generate = path(
+            "<path:object_id>/generate-grids/",
+            self.admin_site.admin_view(self.generate_grids_view),
+            name="geo_region_generate_grids",
+        )
+        return [generate, *super().get_urls()]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -172,36 +169,6 @@ class RegionAdmin(admin.ModelAdmin):
             return False
         user: Any = request.user
         return bool(user.is_superuser) or user_has_role(user, Role.ADMINISTRATOR)
-
-    def _page(self, request: HttpRequest, title: str, **context: Any) -> dict[str, Any]:
-        return {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "changelist_url": reverse("admin:geo_region_changelist"),
-            **context,
-        }
-
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Upload a division CSV or a GeoJSON file, see the dry run's report, then commit it."""
-        if not self._may_import(request):
-            raise PermissionDenied
-        form = RegionImportForm()
-        context: dict[str, Any] = {}
-        if request.method == "POST" and "_commit" in request.POST:
-            form, context = self._import_commit(request)
-        elif request.method == "POST":
-            form = RegionImportForm(request.POST, request.FILES)
-            if form.is_valid():
-                context = self._import_preview(request, form)
-        context = self._page(
-            request,
-            gettext("Import regions"),
-            form=form,
-            upload_limit=settings.GRIDGOV_UPLOAD_MAX_BYTES,
-            **context,
-        )
-        return TemplateResponse(request, "admin/geo/import_regions.html", context)
 
     def _acting_user(self, request: HttpRequest) -> Any:
         """Whom an import is scoped to: nobody for a superuser (as "Generate grids")."""
@@ -229,7 +196,7 @@ class RegionAdmin(admin.ModelAdmin):
         return divisions_import_file(path=path, district=district, dry_run=dry_run)
 
     def _import_preview(self, request: HttpRequest, form: RegionImportForm) -> dict[str, Any]:
-        from gridgov.geo.bulk import detect_import_kind, read_upload, stage_upload
+        from gridgov.geo.bulk import detect_import_kind, read_upload
 
         upload = form.cleaned_data["file"]
         try:
@@ -238,14 +205,8 @@ class RegionAdmin(admin.ModelAdmin):
             form.add_error("file", exc.message)
             return {}
         kind = detect_import_kind(data)
-        options = {
-            "kind": kind,
-            "repair": form.cleaned_data["repair"],
-            "strict": form.cleaned_data["strict"],
-            "district": form.cleaned_data["district"],
-            "user": request.user.pk,
-        }
-        staged = stage_upload(data=data, name=upload.name or "upload", meta=options)
+        options = {name: form.cleaned_data[name] for name in ("repair", "strict", "district")}
+        staged = self._stage(request, data=data, name=upload.name or "upload", kind=kind, **options)
         try:
             report = self._run_import(
                 request, kind=kind, path=staged.path, options=options, dry_run=True
@@ -260,65 +221,33 @@ class RegionAdmin(admin.ModelAdmin):
             return {**shown, "stage": "errors", **report_context(kind, report)}
         return {**shown, "stage": "preview", "token": staged.token, **report_context(kind, report)}
 
-    def _import_commit(self, request: HttpRequest) -> tuple[RegionImportForm, dict[str, Any]]:
-        from gridgov.geo.bulk import staged_upload
+    def _import_commit(
+        self, request: HttpRequest, staged: StagedUpload, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        kind = str(meta["kind"])
+        report = self._run_import(request, kind=kind, path=staged.path, options=meta, dry_run=False)
+        return {"kind": kind, "options": meta, **report_context(kind, report)}
 
-        form = RegionImportForm()
-        try:
-            staged, options = staged_upload(request.POST.get("token", ""))
-        except DomainError as exc:
-            return form, {"import_error": exc.message}
-        if options.get("user") != request.user.pk:
-            return form, {
-                "import_error": gettext("This preview belongs to another user; upload the file.")
-            }
-        kind = str(options.get("kind"))
-        try:
-            report = self._run_import(
-                request, kind=kind, path=staged.path, options=options, dry_run=False
-            )
-        except DomainError as exc:
-            return form, {"kind": kind, "import_error": exc.message}
-        finally:
-            staged.discard()
-        stage = "committed" if report.ok else "errors"
-        return form, {
-            "kind": kind,
-            "stage": stage,
-            "file_name": staged.name,
-            "options": options,
-            **report_context(kind, report),
-        }
-
-    def export_view(self, request: HttpRequest) -> HttpResponse:
-        """Choose a level and a subtree; download the regions with polygons as GeoJSON."""
+    def _export(self, request: HttpRequest, form: RegionExportForm) -> HttpResponse | None:
         import json
 
         from gridgov.geo.actions import regions_export_geojson
 
-        if not self._may_import(request):
-            raise PermissionDenied
-        form = RegionExportForm(request.GET if "_export" in request.GET else None)
-        if form.is_bound and form.is_valid():
-            level = form.cleaned_data["level"] or None
-            under = form.cleaned_data["under"]
-            try:
-                data = regions_export_geojson(
-                    user=self._acting_user(request), level=level, under=under
-                )
-            except DomainError as exc:
-                form.add_error(None, exc.message)
-            else:
-                response = HttpResponse(
-                    json.dumps(data, ensure_ascii=False),
-                    content_type="application/geo+json; charset=utf-8",
-                )
-                response["Content-Disposition"] = (
-                    f'attachment; filename="{export_file_name(level=level, under=under)}"'
-                )
-                return response
-        context = self._page(request, gettext("Export GeoJSON"), form=form)
-        return TemplateResponse(request, "admin/geo/export_regions.html", context)
+        level = form.cleaned_data["level"] or None
+        under = form.cleaned_data["under"]
+        try:
+            data = regions_export_geojson(user=self._acting_user(request), level=level, under=under)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+            return None
+        response = HttpResponse(
+            json.dumps(data, ensure_ascii=False),
+            content_type="application/geo+json; charset=utf-8",
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{export_file_name(level=level, under=under)}"'
+        )
+        return response
 
     def _may_generate(self, request: HttpRequest, community: Region) -> bool:
         from gridgov.accounts.selectors import is_administrator

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 
 from gridgov.cases.catalogue import catalogue_load_standard
 from gridgov.cases.models import Category
@@ -28,16 +29,26 @@ def workbook(path: Path, *rows: list[Any]) -> Path:
     return path
 
 
-def test_an_administrator_imports_a_small_workbook_after_a_dry_run(
-    transactional_db: None, world: World, page: Any, settings: Any, tmp_path: Path
-) -> None:
+def noise_workbook(path: Path, *, noise_limit: str) -> Path:
+    """The major "environment complaints" and its minor "noise at night" (``noise_limit``)."""
+    return workbook(
+        path,
+        ["social", "S07", "", "event", "环境投诉", "Environment complaints", "2d"],
+        ["social", "S0701", "S07", "event", "夜间噪声", "Noise at night", noise_limit],
+    )
+
+
+@pytest.fixture
+def standard_catalogue(transactional_db: None, world: World, settings: Any, tmp_path: Path) -> None:
+    """The standard categories, and staged uploads in a fresh MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path / "media"
     catalogue_load_standard()
-    good = workbook(
-        tmp_path / "categories.xlsx",
-        ["social", "S07", "", "event", "环境投诉", "Environment complaints", "2d"],
-        ["social", "S0701", "S07", "event", "夜间噪声", "Noise at night", "4h"],
-    )
+
+
+def test_an_administrator_imports_a_small_workbook_after_a_dry_run(
+    standard_catalogue: None, page: Any, tmp_path: Path
+) -> None:
+    good = noise_workbook(tmp_path / "categories.xlsx", noise_limit="4h")
     login(page, "admin")
     page.goto(page.base_url + "/admin/cases/category/")
     page.locator("#import-categories-link").click()
@@ -74,15 +85,9 @@ def test_an_administrator_imports_a_small_workbook_after_a_dry_run(
 
 
 def test_a_workbook_with_a_bad_row_shows_the_row_and_writes_nothing(
-    transactional_db: None, world: World, page: Any, settings: Any, tmp_path: Path
+    standard_catalogue: None, page: Any, tmp_path: Path
 ) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    catalogue_load_standard()
-    bad = workbook(
-        tmp_path / "bad.xlsx",
-        ["social", "S07", "", "event", "环境投诉", "Environment complaints", "2d"],
-        ["social", "S0701", "S07", "event", "夜间噪声", "Noise at night", "soon"],
-    )
+    bad = noise_workbook(tmp_path / "bad.xlsx", noise_limit="soon")
     login(page, "admin")
     page.goto(page.base_url + "/admin/cases/category/import/")
     page.set_input_files("#id_file", str(bad))

@@ -278,3 +278,21 @@ def test_another_administrators_preview_cannot_be_committed(world: World) -> Non
     page = text(commit(thief, token_of(checked)))
     assert "belongs to another user" in page
     assert not Region.objects.filter(code="320113001").exists()
+
+
+def test_a_preview_staged_by_another_import_page_cannot_be_committed_as_regions(
+    world: World, media: Path
+) -> None:
+    from gridgov.geo.bulk import stage_upload
+
+    # a token of the category import, by the same administrator, naming a division CSV
+    staged = stage_upload(
+        data=QIXIA_CSV.read_bytes(),
+        name="categories.csv",
+        meta={"kind": "categories", "user": world.users["admin"].pk},
+    )
+    before = Region.objects.count()
+    page = text(commit(admin_client(world), staged.token))
+    assert "this preview is not valid" in page
+    assert Region.objects.count() == before
+    assert not Region.objects.filter(code="320113001").exists()

@@ -11,37 +11,7 @@
   "use strict";
 
   const L = window.L;
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
-
-  async function getJSON(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (_err) {
-      body = null;
-    }
-    if (!response.ok) {
-      const error = new Error((body && body.message) || response.statusText || String(response.status));
-      error.status = response.status;
-      error.detail = (body && body.detail) || {};
-      throw error;
-    }
-    return body;
-  }
+  const { el, getJSON } = window.gridgov;
 
   function readJSON(id) {
     const node = id ? document.getElementById(id) : null;

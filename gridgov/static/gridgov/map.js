@@ -15,6 +15,7 @@
 
   const app = document.getElementById("map-app");
   const L = window.L;
+  const { el, getJSON } = window.gridgov;
   if (!app || !L) {
     return;
   }
@@ -63,37 +64,6 @@
 
   function urlFor(template, code) {
     return template.replace("CODE", encodeURIComponent(code));
-  }
-
-  async function getJSON(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (_err) {
-      body = null;
-    }
-    if (!response.ok) {
-      const error = new Error((body && body.message) || response.statusText || String(response.status));
-      error.status = response.status;
-      error.detail = (body && body.detail) || {};
-      throw error;
-    }
-    return body;
-  }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
   }
 
   function levelLabel(level) {

@@ -134,3 +134,25 @@ def test_unknown_photo_ids_are_refused_and_nothing_is_stored(world: World) -> No
     )
     assert r.status_code == 422 and "photo" in r.json()["message"]
     assert not Case.objects.exists()
+
+
+def test_photos_uploaded_but_never_attached_are_deleted_after_a_day(
+    world: World, tmp_path: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from gridgov.cases.jobs import uploads_prune
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    api = client_of(world.grid_worker_a)
+    api.post("/api/v1/cases/photos", {"file": io.BytesIO(jpeg())})
+    upload = PhotoUpload.objects.get()
+    assert default_storage.exists(upload.name)
+    assert uploads_prune() == 0
+    assert uploads_prune(now=timezone.now() + timedelta(hours=25)) == 1
+    assert not PhotoUpload.objects.exists()
+    assert not default_storage.exists(upload.name)
+    assert not default_storage.exists(upload.thumbnail_name)

@@ -1,7 +1,9 @@
 """Run every benchmark (``make bench``); ``--quick`` runs the CI-sized forms.
 
 Each benchmark prints its figures beside a baseline measured in the same run; the latest
-full-run figures are kept in bench/RESULTS.md.
+full-run figures are kept in bench/RESULTS.md. ``bench_cases.py`` and ``bench_intake.py`` run on
+SQLite, and on PostgreSQL too when ``DATABASE_URL`` points at one (each in a database of its
+own); the arguments given here are passed to every benchmark.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_locate.py"]
+BENCHMARKS = ["bench_locate.py", "bench_cases.py", "bench_intake.py"]
 
 
 def main() -> int:

@@ -1,5 +1,6 @@
 """One URL map for the whole site."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -12,10 +13,17 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include("gridgov.accounts.urls")),
     path("notifications/", include("gridgov.notifications.urls")),
+    path("cases/", include("gridgov.cases.urls")),
     path("", include("gridgov.geo.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("api/open311/v2/", include("gridgov.api.open311")),
     path("favicon.ico", RedirectView.as_view(url="/static/gridgov/favicon.svg"), name="favicon"),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False), name="api_docs"),
 ]
+
+if settings.GRIDGOV_BENCH_ENDPOINTS:  # bench/bench_intake.py only: never routed otherwise
+    from gridgov.core import bench_views
+
+    urlpatterns.append(path("bench/insert", bench_views.bench_insert, name="bench_insert"))

@@ -353,6 +353,16 @@ class Case(models.Model):
             models.Index(fields=["lead_unit", "state"], name="case_unit_state"),
             models.Index(fields=["category", "reported_at"], name="case_category_reported"),
             models.Index(fields=["reporter", "reported_at"], name="case_reporter_reported"),
+            # the sweeper's claims (sweeper.py): only clocks whose light may still change, so a
+            # pass costs what changed, not the number of open (mostly red) cases
+            models.Index(
+                fields=["due_soon_at"], name="case_sweep_yellow", condition=models.Q(light="green")
+            ),
+            models.Index(
+                fields=["due_at"],
+                name="case_sweep_red",
+                condition=models.Q(light__in=["green", "yellow"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -158,27 +158,29 @@ def claim_due_soon(*, now: datetime, batch: int = DEFAULT_BATCH) -> list[int]:
     """Turn up to ``batch`` green cases whose 80 % point has passed (but not their due time)
     yellow; the ids of the cases this call turned (none that another sweeper turned first)."""
     t = _table()
-    cond = "light = %s AND due_soon_at <= %s AND due_at > %s"
+    # the lights are literals, as in the partial index ``case_sweep_yellow``: a database only
+    # uses a partial index when the query's condition visibly implies the index's
+    cond = f"light = '{Light.GREEN.value}' AND due_soon_at <= %s AND due_at > %s"
     at = _db_time(now)
-    params: list[Any] = [Light.GREEN, at, at]
     sql = (
-        f"UPDATE {t} SET light = %s WHERE id IN ("  # noqa: S608 (the model's own table)
+        f"UPDATE {t} SET light = '{Light.YELLOW.value}' WHERE id IN ("  # noqa: S608 (constants)
         f"SELECT id FROM {t} WHERE {cond} ORDER BY due_soon_at LIMIT %s) AND {cond} RETURNING id"
     )
-    return [int(row[0]) for row in _execute(sql, [Light.YELLOW, *params, batch, *params])]
+    return [int(row[0]) for row in _execute(sql, [at, at, batch, at, at])]
 
 
 def claim_overdue(*, now: datetime, batch: int = DEFAULT_BATCH) -> list[int]:
     """Turn up to ``batch`` green or yellow cases whose due time has passed red; the ids of the
     cases this call turned."""
     t = _table()
-    cond = "light IN (%s, %s) AND due_at <= %s"
-    params: list[Any] = [Light.GREEN, Light.YELLOW, _db_time(now)]
+    lights = f"'{Light.GREEN.value}', '{Light.YELLOW.value}'"  # as in ``case_sweep_red``
+    cond = f"light IN ({lights}) AND due_at <= %s"
+    at = _db_time(now)
     sql = (
-        f"UPDATE {t} SET light = %s WHERE id IN ("  # noqa: S608 (the model's own table)
+        f"UPDATE {t} SET light = '{Light.RED.value}' WHERE id IN ("  # noqa: S608 (constants)
         f"SELECT id FROM {t} WHERE {cond} ORDER BY due_at LIMIT %s) AND {cond} RETURNING id"
     )
-    return [int(row[0]) for row in _execute(sql, [Light.RED, *params, batch, *params])]
+    return [int(row[0]) for row in _execute(sql, [at, batch, at])]
 
 
 def claim_escalations(*, now: datetime, batch: int = DEFAULT_BATCH) -> list[int]:

@@ -7,6 +7,7 @@ the job, so several workers never run the same job twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import OperationalError
 from django.db.models import F
 from django.utils import timezone
 
@@ -69,10 +71,14 @@ def worker_id() -> str:
 def job_claim(*, job: Job, owner: str) -> bool:
     """Claim the job's due run; True only for the one worker whose UPDATE matched."""
     now = timezone.now()
-    JobLease.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
-    claimed = JobLease.objects.filter(name=job.name, next_run_at__lte=now).update(
-        next_run_at=now + job.every, owner=owner, last_started_at=now, runs=F("runs") + 1
-    )
+    try:
+        JobLease.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+        claimed = JobLease.objects.filter(name=job.name, next_run_at__lte=now).update(
+            next_run_at=now + job.every, owner=owner, last_started_at=now, runs=F("runs") + 1
+        )
+    except OperationalError as exc:  # a busy database (SQLite locked): try on the next pass
+        log.warning("job %s not claimed this pass: %s", job.name, type(exc).__name__)
+        return False
     return claimed == 1
 
 
@@ -91,8 +97,9 @@ def run_due_jobs(*, owner: str | None = None) -> list[tuple[str, str]]:
             outcomes.append((job.name, summary))
         except Exception as exc:  # a failing job must not stop the others
             log.error("job %s failed: %s", job.name, type(exc).__name__)
-            JobLease.objects.filter(name=job.name).update(
-                last_finished_at=timezone.now(), last_error=traceback.format_exc()[-4000:]
-            )
+            with contextlib.suppress(OperationalError):  # the database may be what failed
+                JobLease.objects.filter(name=job.name).update(
+                    last_finished_at=timezone.now(), last_error=traceback.format_exc()[-4000:]
+                )
             outcomes.append((job.name, f"failed: {type(exc).__name__}"))
     return outcomes

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,8 +29,20 @@ def home(request: HttpRequest) -> HttpResponse:
             "places": places,
             "scope_everything": scope.everything,
             "is_admin": is_administrator(request.user),
+            "demo_history": _demo_history_progress(assignments),
         },
     )
+
+
+def _demo_history_progress(assignments: list[Any]) -> dict[str, int] | None:
+    """The demo history's progress while it loads in the background, for staff."""
+    from gridgov.accounts.models import Role
+    from gridgov.cases.demo import history_progress
+
+    if not any(a.role != Role.RESIDENT for a in assignments):
+        return None
+    progress = history_progress()
+    return {"done": progress[0], "total": progress[1]} if progress else None
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

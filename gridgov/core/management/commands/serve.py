@@ -1,7 +1,9 @@
 """``gridgov serve``: what ``make run`` starts.
 
 Migrates, collects static files, loads the demo district (once), then runs the production web
-server (gunicorn) and the background worker side by side until Ctrl-C, which stops both.
+server (gunicorn) and the background worker side by side until Ctrl-C, which stops both. The
+demo's case history (``gridgov demo history``) loads in a third process beside them, so the site
+answers at once; Ctrl-C stops it too, and the next start continues it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from gridgov.core.env import env_bool, env_int, env_str
+
+HISTORY = "demo history"
+
+
+def _lower_priority() -> None:
+    os.nice(10)
 
 
 class Command(BaseCommand):
@@ -40,7 +48,7 @@ class Command(BaseCommand):
         )
         if not options["no_demo"]:
             try:
-                call_command("demo", "load", "--no-accounts", stdout=self.stdout)
+                call_command("demo", "load", "--no-accounts", "--no-history", stdout=self.stdout)
             except CommandError as exc:
                 self.stderr.write(f"the demo district was not loaded: {exc}")
         procs = self._start(options)
@@ -52,7 +60,36 @@ class Command(BaseCommand):
         )
         if not options["no_demo"]:
             call_command("demo", "accounts", stdout=self.stdout)
+            history = self._start_history()
+            if history is not None:
+                procs.append(history)
         self._wait(procs)
+
+    def _start_history(self) -> tuple[str, subprocess.Popen[bytes]] | None:
+        """Load (or continue) the demo case history in a child process, when it is due."""
+        from gridgov.cases.demo import history_state
+        from gridgov.core.demo import demo_loaded
+
+        stored = history_state()
+        if demo_loaded() is None:
+            return None
+        if stored is None:
+            total, done, days = settings.GRIDGOV_DEMO_CASES, 0, settings.GRIDGOV_DEMO_DAYS
+        else:
+            total, done, days = stored["cases"], stored["done"], stored["days"]
+        if total <= 0 or done >= total:
+            return None
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
+        argv = [sys.executable, "-m", "gridgov", "demo", "history"]
+        # a lower priority: the web server and the worker come first
+        proc = subprocess.Popen(argv, env=env, preexec_fn=_lower_priority)  # noqa: S603
+        what = "continuing" if done else "loading"
+        self.stdout.write(
+            f"{what} the demo case history in the background: {total - done:,} of {total:,} "
+            f"cases over {days} days to go. Its progress shows below and, for staff, on the "
+            "home page; Ctrl-C stops it and the next start continues it."
+        )
+        return (HISTORY, proc)
 
     def _start(self, options: dict[str, Any]) -> list[tuple[str, subprocess.Popen[bytes]]]:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
@@ -91,12 +128,18 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         exit_code = 0
         while not stop:
-            for name, p in procs:
+            for name, p in list(procs):
                 code = p.poll()
-                if code is not None:
-                    self.stderr.write(f"the {name} exited ({code}); stopping")
-                    exit_code = code or 1
-                    stop = True
+                if code is None:
+                    continue
+                if name == HISTORY:  # optional: the site goes on without it
+                    if code:
+                        self.stderr.write(f"the {name} loader exited ({code}); the site goes on")
+                    procs.remove((name, p))
+                    continue
+                self.stderr.write(f"the {name} exited ({code}); stopping")
+                exit_code = code or 1
+                stop = True
             time.sleep(0.3)
         self.stdout.write("stopping the web server and the worker…")
         for _name, p in procs:

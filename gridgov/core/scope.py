@@ -21,6 +21,19 @@ def minimal_prefixes(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(result))
 
 
+def prefix_q(field: str, prefix: str) -> Q:
+    """Rows whose ``field`` starts with ``prefix``, written so any database can use an index.
+
+    ``LIKE 'p%'`` alone cannot use a B-tree index on SQLite (its LIKE is case-insensitive), so
+    the filter adds the equivalent range ``p <= field < p'`` (``p'``: the last character of
+    ``p`` incremented). Region codes are digits, which sort alike under every collation; the
+    ``startswith`` keeps the filter exact whatever the collation."""
+    if not prefix:
+        return Q()
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
+
+
 @dataclass(frozen=True)
 class Scope:
     everything: bool = False
@@ -50,7 +63,7 @@ class Scope:
             return Q(pk__in=[])
         query = Q()
         for prefix in self.prefixes:
-            query |= Q(**{f"{field}__startswith": prefix})
+            query |= prefix_q(field, prefix)
         return query
 
     def ancestor_codes(self) -> set[str]:

@@ -348,11 +348,17 @@ def make_categories() -> list[tuple[int, str]]:
 
 
 def analyse() -> None:
+    """Planner statistics, as a running installation has them (PostgreSQL's autovacuum, the
+    ``db.analyze`` job on SQLite)."""
     from django.db import connection
+
+    from gridgov.core.dbstats import database_analyze
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    else:
+        database_analyze()
 
 
 def _weights(rng: random.Random, k: int) -> list[float]:

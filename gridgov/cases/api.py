@@ -166,8 +166,12 @@ class CaseDetail(CaseOut):
 
 
 class CaseList(Schema):
-    count: int
+    count: int | None = Field(
+        description="Exact when the results end on this page, or with with_count=true "
+        "(up to 10,000: count_capped); else null"
+    )
     count_capped: bool
+    has_more: bool
     items: list[CaseRow]
 
 
@@ -472,6 +476,7 @@ class ListQuery(Schema):
     supervised: bool | None = None
     emergency: bool | None = None
     mine: bool = False
+    with_count: bool = Field(False, description="Count the matches beyond this page too")
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -492,14 +497,28 @@ class ListQuery(Schema):
         )
 
 
-def _page(qs: Any, limit: int, offset: int) -> dict[str, Any]:
+def _page(qs: Any, limit: int, offset: int, *, with_count: bool = False) -> dict[str, Any]:
+    """One page of ``qs``. The ids come first (an index-only query on most databases), then the
+    page's rows. ``count`` is exact when the results end on this page; beyond it only when
+    asked for (``with_count``: counted up to COUNT_CAP), else null with ``has_more``."""
     now = timezone.now()
-    rows = list(qs.select_related("category", "grid", "lead_unit")[offset : offset + limit])
-    counted = qs.order_by()[:COUNT_CAP].count() if offset < COUNT_CAP else COUNT_CAP
-    capped = counted >= COUNT_CAP
+    ids = list(qs.values_list("pk", flat=True)[offset : offset + limit + 1])
+    has_more = len(ids) > limit
+    ids = ids[:limit]
+    found = Case.objects.select_related("category", "grid", "lead_unit").in_bulk(ids)
+    rows = [found[i] for i in ids if i in found]
+    count: int | None = None
+    capped = False
+    if not has_more:
+        count = offset + len(ids)
+    elif with_count:
+        count = qs.order_by()[:COUNT_CAP].count() if offset < COUNT_CAP else COUNT_CAP
+        capped = count >= COUNT_CAP
+        count = max(count, offset + len(ids) + 1)
     return {
-        "count": max(counted, offset + len(rows)),
+        "count": count,
         "count_capped": capped,
+        "has_more": has_more,
         "items": [case_row(c, now) for c in rows],
     }
 
@@ -509,7 +528,12 @@ def case_list(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     user = current_user(request)
     if query.reported_from and query.reported_to and query.reported_from > query.reported_to:
         raise DomainError(_("reported_from lies after reported_to"), status=422)
-    return _page(selectors.cases_filtered(user, query.to_filter()), query.limit, query.offset)
+    return _page(
+        selectors.cases_filtered(user, query.to_filter()),
+        query.limit,
+        query.offset,
+        with_count=query.with_count,
+    )
 
 
 class PageQuery(Schema):

@@ -48,6 +48,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from gridgov.core.dbstats import database_analyze
 from gridgov.core.errors import DomainError
 from gridgov.core.worktime import WorkCalendar, current_calendar, local_zone
 
@@ -1569,6 +1570,7 @@ def demo_history(
     summary.days = days
     if summary.complete:
         _quiet_demo_inboxes(world)
+        database_analyze()  # thousands of new cases: fresh planner statistics
     summary.message = (
         f"demo history: {summary.added:,} cases added in {summary.seconds:.0f} s "
         f"({summary.rate:.1f} cases/s, {summary.actions:,} actions); "

@@ -31,3 +31,11 @@ def warm_grid_index() -> str:
 
     loaded = grid_index()
     return f"{len(loaded.codes)} grids indexed (version {loaded.version})"
+
+
+@register_job("db.analyze", every=timedelta(hours=6))
+def analyze_database() -> str:
+    """Refresh the query planner's statistics on SQLite (PostgreSQL's autovacuum does this)."""
+    from gridgov.core.dbstats import database_analyze
+
+    return database_analyze()

@@ -45,3 +45,19 @@ def test_gridgov_worker_once_runs_what_is_due_and_exits(capsys: pytest.CaptureFi
     call_command("worker", "--once")
     out = capsys.readouterr().out
     assert "sessions.prune" in out and "worker stopped" in out
+
+
+@pytest.mark.django_db
+def test_the_database_statistics_job_refreshes_sqlites_planner_statistics() -> None:
+    from django.db import connection
+
+    from gridgov.core.builtin_jobs import analyze_database
+
+    outcome = analyze_database()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            assert cursor.fetchone()[0] == 1
+        assert "refreshed" in outcome
+    else:
+        assert "server" in outcome

@@ -150,12 +150,11 @@ def test_a_case_goes_round_the_whole_loop_in_the_browser(
     page = persona("supervisor")
     open_case(page, case)
     assert page.locator(".case-facts").count() == 1
-    assert (
-        page.evaluate(
-            "Array.from(document.querySelectorAll('.timeline img.photos__img'))"
-            ".filter(img => img.complete && img.naturalWidth > 0).length"
-        )
-        == 2
+    page.locator(".timeline img.photos__img").last.scroll_into_view_if_needed()
+    page.wait_for_function(  # both photos shown (thumbnails load lazily)
+        "Array.from(document.querySelectorAll('.timeline img.photos__img'))"
+        ".filter(img => img.complete && img.naturalWidth > 0).length === 2",
+        timeout=10_000,
     )
     take(page, "check_pass", note="现场核查合格")
     assert state_shown(page) == State.CHECKED

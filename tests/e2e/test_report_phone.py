@@ -106,10 +106,12 @@ def test_a_grid_worker_reports_a_problem_from_a_360_pixel_phone(
     assert case.lat == pytest.approx(HERE["latitude"], abs=1e-6)
     assert case.attributes == {"damage": "missing"}
     assert CasePhoto.objects.filter(case=case).count() == 1
-    page.locator("img.photos__img").first.wait_for()
-    assert page.evaluate(
+    photo = page.locator("img.photos__img").first
+    photo.scroll_into_view_if_needed()  # thumbnails load lazily
+    page.wait_for_function(
         "Array.from(document.querySelectorAll('img.photos__img'))"
-        ".every(img => img.complete && img.naturalWidth > 0)"
+        ".every(img => img.complete && img.naturalWidth > 0)",
+        timeout=10_000,
     )
     no_sideways_scroll(page)
     screenshot(page, "report-phone-case")

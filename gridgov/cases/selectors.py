@@ -20,6 +20,7 @@ from django.utils import timezone
 from gridgov.accounts.models import UNIT_ROLES, Role
 from gridgov.accounts.selectors import user_assignments, user_scope
 from gridgov.core.errors import NotFound
+from gridgov.core.scope import prefix_q
 from gridgov.core.worktime import local_zone
 
 from .models import Case
@@ -149,7 +150,7 @@ def cases_filtered(user: Any, f: CaseFilter, *, now: datetime | None = None) -> 
     if f.category:
         qs = qs.filter(Q(category__code=f.category) | Q(category__parent__code=f.category))
     if f.region:
-        qs = qs.filter(region_code__startswith=f.region)
+        qs = qs.filter(prefix_q("region_code", f.region))
     if f.unit:
         qs = qs.filter(
             pk__in=Case.objects.filter(

@@ -21,15 +21,22 @@ def minimal_prefixes(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(result))
 
 
+#: The longest region code (a grid's): a prefix this long names exactly one code.
+FULL_CODE_LENGTH = 15
+
+
 def prefix_q(field: str, prefix: str) -> Q:
     """Rows whose ``field`` starts with ``prefix``, written so any database can use an index.
 
     ``LIKE 'p%'`` alone cannot use a B-tree index on SQLite (its LIKE is case-insensitive), so
     the filter adds the equivalent range ``p <= field < p'`` (``p'``: the last character of
-    ``p`` incremented). Region codes are digits, which sort alike under every collation; the
-    ``startswith`` keeps the filter exact whatever the collation."""
+    ``p`` incremented), and a grid's code is an equality. Region codes are digits, which
+    sort alike under every collation; the ``startswith`` keeps the filter exact whatever the
+    collation. PostgreSQL indexes the LIKE itself (``varchar_pattern_ops``)."""
     if not prefix:
         return Q()
+    if len(prefix) >= FULL_CODE_LENGTH:  # a grid: its subtree is itself (indexes love "=")
+        return Q(**{field: prefix})
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
 

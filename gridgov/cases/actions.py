@@ -428,19 +428,7 @@ def _attach_photos(
     case: Case, event: CaseEvent, photos: Sequence[StoredPhoto], actor: User
 ) -> list[CasePhoto]:
     rows = [
-        CasePhoto(
-            case=case,
-            event=event,
-            name=p.name,
-            thumbnail_name=p.thumbnail_name,
-            width=p.width,
-            height=p.height,
-            size=p.size,
-            sha256=p.sha256,
-            gps_lat=p.gps[0] if p.gps else None,
-            gps_lon=p.gps[1] if p.gps else None,
-            uploaded_by=actor,
-        )
+        CasePhoto(case=case, event=event, uploaded_by=actor, **CasePhoto.fields_of(p))
         for p in photos
     ]
     if rows:

@@ -341,19 +341,7 @@ def _claim_uploads(user: Any, ids: list[UUID]) -> list[StoredPhoto]:
             detail={"photos": missing},
         )
     PhotoUpload.objects.filter(pk__in=[u.pk for u in rows.values()]).delete()
-    return [
-        StoredPhoto(
-            name=u.name,
-            thumbnail_name=u.thumbnail_name,
-            width=u.width,
-            height=u.height,
-            size=u.size,
-            sha256=u.sha256,
-            gps=(u.gps_lat, u.gps_lon) if u.gps_lat is not None and u.gps_lon is not None else None,
-            source_format=u.source_format,
-        )
-        for u in (rows[i] for i in unique)
-    ]
+    return [rows[i].stored() for i in unique]
 
 
 @router.post(
@@ -374,16 +362,7 @@ def photo_upload(
     data = file.read()
     stored = photo_save(data=data, filename=file.name or "", keep_gps=keep_gps)
     upload = PhotoUpload.objects.create(
-        uploaded_by=user,
-        name=stored.name,
-        thumbnail_name=stored.thumbnail_name,
-        width=stored.width,
-        height=stored.height,
-        size=stored.size,
-        sha256=stored.sha256,
-        gps_lat=stored.gps[0] if stored.gps else None,
-        gps_lon=stored.gps[1] if stored.gps else None,
-        source_format=stored.source_format,
+        uploaded_by=user, source_format=stored.source_format, **PhotoUpload.fields_of(stored)
     )
     return Status(
         201,

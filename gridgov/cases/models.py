@@ -7,7 +7,7 @@ Cases change only through ``gridgov.cases.actions`` following the table in
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -18,6 +18,9 @@ from gridgov.accounts.models import UnitKind
 from gridgov.core.models import TimeStampedModel
 
 from .workflow import State
+
+if TYPE_CHECKING:
+    from gridgov.core.photos import StoredPhoto
 
 
 class Scheme(models.TextChoices):
@@ -401,14 +404,10 @@ class CaseEvent(models.Model):
         return f"{self.case_id}#{self.version} {self.action}"
 
 
-class CasePhoto(models.Model):
-    """A re-encoded photo (no EXIF) of a report, a feedback, a verification or a check."""
+class StoredImage(models.Model):
+    """A re-encoded photo in storage (``gridgov.core.photos``): its files and what is known of
+    it. The GPS position is kept only when the reporter allowed it."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="photos")
-    event = models.ForeignKey(
-        CaseEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos"
-    )
     name = models.CharField(max_length=200)
     thumbnail_name = models.CharField(max_length=200)
     width = models.PositiveIntegerField()
@@ -417,12 +416,54 @@ class CasePhoto(models.Model):
     sha256 = models.CharField(max_length=64)
     gps_lat = models.FloatField(null=True, blank=True)
     gps_lon = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def stored(self) -> StoredPhoto:
+        from gridgov.core.photos import StoredPhoto
+
+        known = self.gps_lat is not None and self.gps_lon is not None
+        return StoredPhoto(
+            name=self.name,
+            thumbnail_name=self.thumbnail_name,
+            width=self.width,
+            height=self.height,
+            size=self.size,
+            sha256=self.sha256,
+            gps=(float(self.gps_lat or 0), float(self.gps_lon or 0)) if known else None,
+            source_format=str(getattr(self, "source_format", "jpeg")),
+        )
+
+    @staticmethod
+    def fields_of(photo: StoredPhoto) -> dict[str, Any]:
+        """The model fields of a stored photo."""
+        return {
+            "name": photo.name,
+            "thumbnail_name": photo.thumbnail_name,
+            "width": photo.width,
+            "height": photo.height,
+            "size": photo.size,
+            "sha256": photo.sha256,
+            "gps_lat": photo.gps[0] if photo.gps else None,
+            "gps_lon": photo.gps[1] if photo.gps else None,
+        }
+
+
+class CasePhoto(StoredImage):
+    """A re-encoded photo (no EXIF) of a report, a feedback, a verification or a check."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="photos")
+    event = models.ForeignKey(
+        CaseEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos"
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(StoredImage.Meta):
         ordering = ["case_id", "created_at", "id"]
         verbose_name = _("case photo")
         verbose_name_plural = _("case photos")
@@ -431,7 +472,7 @@ class CasePhoto(models.Model):
         return str(self.uuid)
 
 
-class PhotoUpload(models.Model):
+class PhotoUpload(StoredImage):
     """A photo uploaded ahead of the report or action it belongs to (API clients on phones
     upload while the user types). Its uploader names it by ``uuid`` in the report or action,
     which turns it into a ``CasePhoto``; unused uploads are deleted after a day."""
@@ -440,18 +481,10 @@ class PhotoUpload(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
-    name = models.CharField(max_length=200)
-    thumbnail_name = models.CharField(max_length=200)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    gps_lat = models.FloatField(null=True, blank=True)
-    gps_lon = models.FloatField(null=True, blank=True)
     source_format = models.CharField(max_length=8)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
+    class Meta(StoredImage.Meta):
         verbose_name = _("photo upload")
         verbose_name_plural = _("photo uploads")
 

@@ -10,22 +10,42 @@ from django.utils.translation import gettext as _
 from gridgov.accounts.models import UNIT_ROLES, Role, RoleAssignment, Unit, User
 from gridgov.core.errors import DomainError, NotFound, PermissionDenied
 from gridgov.core.scope import Scope
+from gridgov.core.stamps import StampedCache
 from gridgov.geo.models import Region
 
 _CACHE_ATTR = "_gridgov_assignments"
+ROLES_STAMP = "accounts.roles"
+
+
+def _no_assignments_yet(version: int) -> dict[int, list[RoleAssignment]]:
+    return {}
+
+
+#: Per process: user id → role assignments, dropped whenever any assignment, unit or unit's
+#: regions change (the ``accounts.roles`` stamp, bumped by the signals in ``AccountsConfig``).
+#: Other processes notice within ``GRIDGOV_INDEX_CHECK_SECONDS``.
+_assignments: StampedCache[dict[int, list[RoleAssignment]]] = StampedCache(
+    ROLES_STAMP, _no_assignments_yet
+)
 
 
 def user_assignments(user: Any) -> list[RoleAssignment]:
-    """The user's role assignments, loaded once per user object (i.e. once per request)."""
+    """The user's role assignments, loaded once per user object (i.e. once per request) from
+    the process's cache. The instances are shared: read them, never change them."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = list(
-            RoleAssignment.objects.filter(user=user)
-            .select_related("region", "unit")
-            .prefetch_related("unit__regions")
-        )
+        known = _assignments.get()
+        cached = known.get(user.pk)
+        if cached is None:
+            cached = list(
+                RoleAssignment.objects.filter(user=user)
+                .select_related("region", "unit")
+                .defer("region__geometry")  # a grid's polygon: never needed for scope and roles
+                .prefetch_related(Prefetch("unit__regions", Region.objects.defer("geometry")))
+            )
+            known[user.pk] = cached
         setattr(user, _CACHE_ATTR, cached)
     return cached
 
@@ -33,6 +53,11 @@ def user_assignments(user: Any) -> list[RoleAssignment]:
 def forget_assignments(user: Any) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+
+
+def roles_changed() -> None:
+    """Call inside the transaction that changed role assignments or units in bulk."""
+    _assignments.changed()
 
 
 def user_role_names(user: Any) -> list[str]:

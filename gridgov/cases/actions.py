@@ -30,6 +30,7 @@ from gridgov.geo.index import grid_index
 from gridgov.geo.models import Region
 
 from . import notices
+from .cache import catalogue
 from .deadlines import Clock, clock_effect, extend_clock, parse_limit, start_clock
 from .models import Case, CaseEvent, CasePhoto, CaseSequence, Category, Datatype, Source, Urgency
 from .permissions import GUARDS, LEVELS, acting_role
@@ -151,7 +152,7 @@ def locate_grid(lat: float, lon: float) -> Region:
             status=422,
             detail={"nearest": nearest, "distance_m": round(distance, 1)},
         )
-    grid = Region.objects.filter(code=code).first()
+    grid = Region.objects.defer("geometry").filter(code=code).first()
     if grid is None:  # the index is a moment behind a deletion
         raise DomainError(_("the grid at this location was just removed; try again"), status=409)
     return grid
@@ -237,13 +238,10 @@ def active_category(category: Category | str | None, *, scheme: str | None = Non
     if isinstance(category, Category):
         found = category
     else:
-        query = Category.objects.filter(is_active=True)
         key = str(category or "")
         if key.count(":") == 1:
             scheme, key = key.split(":")
-        if scheme:
-            query = query.filter(scheme=scheme)
-        matches = list(query.filter(code=key)[:2]) if key else []
+        matches = catalogue().category(key, scheme) if key else []
         if not matches:
             raise DomainError(
                 _("unknown category %(code)s") % {"code": key[:20] or "—"},
@@ -329,8 +327,35 @@ def report_source(actor: User, source: str | None) -> str:
     return Source.API
 
 
-@transaction.atomic
-def case_report(
+@dataclass(frozen=True)
+class ReportPlan:
+    """Everything a report will write, checked and looked up: ``report_plan`` only reads."""
+
+    actor: User
+    source: str
+    role: str
+    category: Category
+    description: str
+    address: str
+    reporter_name: str
+    reporter_phone: str
+    urgency: str
+    lat: float
+    lon: float
+    grid: Region
+    attributes: dict[str, Any]
+    clock: Clock
+    escalate_at: datetime | None
+    suggested_unit: Unit | None
+    photos: Sequence[StoredPhoto]
+    at: datetime
+
+    @property
+    def emergency(self) -> bool:
+        return self.urgency != Urgency.NORMAL
+
+
+def report_plan(
     *,
     actor: User,
     category: Category | str,
@@ -346,8 +371,9 @@ def case_report(
     reporter_name: str = "",
     reporter_phone: str = "",
     at: datetime | None = None,
-) -> Case:
-    """Report a problem: the case gets its number, grid, suggested unit and first clock."""
+) -> ReportPlan:
+    """Check a report and look up what it needs (category, grid, unit, clock): reads only, so
+    callers can run it before their write transaction (``case_report`` runs both steps)."""
     now = at or timezone.now()
     src = report_source(actor, source)
     cat = active_category(category)
@@ -377,46 +403,157 @@ def case_report(
     wlon, wlat = to_wgs84(flon, flat, crs)
     grid = locate_grid(wlat, wlon)
     values = clean_attributes(cat, attributes)
-    emergency = urgency != Urgency.NORMAL
-    clock = start_clock(cat, Step.REGISTER, now, emergency=emergency)
-    case = Case.objects.create(
-        number=next_case_number(grid.code[:6], now),
-        state=State.REPORTED,
+    clock = start_clock(cat, Step.REGISTER, now, emergency=urgency != Urgency.NORMAL)
+    return ReportPlan(
+        actor=actor,
         source=src,
-        reporter=actor,
+        role=_reporting_role(actor, src),
+        category=cat,
+        description=text,
+        address=addr,
         reporter_name=name or actor.label,
         reporter_phone=phone,
-        region_code=grid.code,
-        grid=grid,
+        urgency=urgency,
         lat=wlat,
         lon=wlon,
-        address=addr,
-        category=cat,
+        grid=grid,
         attributes=values,
-        description=text,
-        urgency=urgency,
-        emergency=emergency,
-        suggested_unit=suggest_unit(cat, grid.code),
-        reported_at=now,
-        **clock.columns(),
+        clock=clock,
         escalate_at=escalation_due(clock.step, clock.started_at),
+        suggested_unit=suggest_unit(cat, grid.code),
+        photos=tuple(photos),
+        at=now,
     )
-    role = _reporting_role(actor, src)
-    event = CaseEvent.objects.create(
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    """A report's rows: built in memory by ``report_build``, inserted by ``report_save``."""
+
+    case: Case
+    event: CaseEvent
+    photos: list[CasePhoto]
+
+
+def allocate_case_number(plan: ReportPlan) -> str:
+    """The report's number, taken in a transaction of its own (a sequence, in effect).
+
+    Callers that render their answer before writing (the API) take the number first; a report
+    that then fails leaves a gap in the day's numbers, as a database sequence would. Outside an
+    enclosing transaction, PostgreSQL commits this one without waiting for the disk: the case's
+    own commit, later in the same log, makes it durable (and if the case never commits, nothing
+    carries the number)."""
+    outermost = not transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return next_case_number(plan.grid.code[:6], plan.at)
+
+
+def report_build(plan: ReportPlan, number: str) -> ReportRows:
+    """The case, its first event and its photos as unsaved instances (public ids assigned)."""
+    case = Case(
+        number=number,
+        state=State.REPORTED,
+        source=plan.source,
+        reporter=plan.actor,
+        reporter_name=plan.reporter_name,
+        reporter_phone=plan.reporter_phone,
+        region_code=plan.grid.code,
+        grid=plan.grid,
+        lat=plan.lat,
+        lon=plan.lon,
+        address=plan.address,
+        category=plan.category,
+        attributes=plan.attributes,
+        description=plan.description,
+        urgency=plan.urgency,
+        emergency=plan.emergency,
+        suggested_unit=plan.suggested_unit,
+        reported_at=plan.at,
+        **plan.clock.columns(),
+        escalate_at=plan.escalate_at,
+    )
+    params: dict[str, Any] = {
+        "source": plan.source,
+        "urgency": plan.urgency,
+        "category": plan.category.code,
+    }
+    if plan.photos:
+        params["photos"] = len(plan.photos)
+    event = CaseEvent(
         case=case,
         version=1,
-        at=now,
-        actor=actor,
-        actor_role=role,
+        at=plan.at,
+        actor=plan.actor,
+        actor_role=plan.role,
         action=REPORT,
         from_state="",
         to_state=State.REPORTED,
         note="",
-        params={"source": src, "urgency": urgency, "category": cat.code},
+        params=params,
     )
-    _attach_photos(case, event, photos, actor)
-    notices.after_report(case)
-    return case
+    photos = [
+        CasePhoto(case=case, event=event, uploaded_by=plan.actor, **CasePhoto.fields_of(p))
+        for p in plan.photos
+    ]
+    return ReportRows(case=case, event=event, photos=photos)
+
+
+@transaction.atomic(savepoint=False)  # all or nothing with the caller's transaction
+def report_save(rows: ReportRows) -> None:
+    """Insert a built report (three statements and the photos) and tell who must know."""
+    rows.case.save(force_insert=True)
+    rows.event.save(force_insert=True)
+    if rows.photos:
+        CasePhoto.objects.bulk_create(rows.photos)
+    notices.after_report(rows.case)
+
+
+@transaction.atomic
+def report_write(plan: ReportPlan) -> ReportRows:
+    """Write a planned report: its number, the case, its first timeline event and photos."""
+    rows = report_build(plan, next_case_number(plan.grid.code[:6], plan.at))
+    report_save(rows)
+    return rows
+
+
+def case_report(
+    *,
+    actor: User,
+    category: Category | str,
+    description: str,
+    lat: float,
+    lon: float,
+    crs: str = "wgs84",
+    address: str = "",
+    urgency: str = Urgency.NORMAL,
+    attributes: dict[str, Any] | None = None,
+    photos: Sequence[StoredPhoto] = (),
+    source: str | None = None,
+    reporter_name: str = "",
+    reporter_phone: str = "",
+    at: datetime | None = None,
+) -> Case:
+    """Report a problem: the case gets its number, grid, suggested unit and first clock."""
+    plan = report_plan(
+        actor=actor,
+        category=category,
+        description=description,
+        lat=lat,
+        lon=lon,
+        crs=crs,
+        address=address,
+        urgency=urgency,
+        attributes=attributes,
+        photos=photos,
+        source=source,
+        reporter_name=reporter_name,
+        reporter_phone=reporter_phone,
+        at=at,
+    )
+    return report_write(plan).case
 
 
 def _reporting_role(actor: User, source: str) -> str:

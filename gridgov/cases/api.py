@@ -11,20 +11,29 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import Field
 
+from gridgov.accounts.models import Unit
 from gridgov.accounts.selectors import current_user
-from gridgov.core.errors import DomainError
-from gridgov.core.idempotency import idempotent
+from gridgov.api.responses import render
+from gridgov.core.errors import Conflict, DomainError
+from gridgov.core.idempotency import idempotent, write_phase
 from gridgov.core.masking import mask_phone
 from gridgov.core.photos import StoredPhoto, photo_save
 
 from . import selectors
-from .actions import Inputs, case_act, case_report
+from .actions import (
+    Inputs,
+    allocate_case_number,
+    case_act,
+    report_build,
+    report_plan,
+    report_save,
+)
 from .deadlines import light_of
 from .models import Case, CaseEvent, CasePhoto, PhotoUpload, Source, Urgency
 from .permissions import allowed_transitions
@@ -256,9 +265,18 @@ def transition_out(t: Transition) -> dict[str, Any]:
     }
 
 
-def case_out(case: Case, user: Any, *, timeline: bool = False) -> dict[str, Any]:
+def case_out(
+    case: Case,
+    user: Any,
+    *,
+    timeline: bool = False,
+    known: tuple[list[CasePhoto], list[Unit], list[CaseEvent]] | None = None,
+) -> dict[str, Any]:
+    """The case for ``user``; ``known``: its photos, assisting units and events when the caller
+    holds them all (a case it has just written), instead of loading them."""
     now = timezone.now()
-    photos = list(case.photos.all())
+    photos = known[0] if known else list(case.photos.all())
+    assisting = known[1] if known else list(case.assisting_units.all())
     out = {
         **case_row(case, now),
         "uuid": case.uuid,
@@ -271,7 +289,7 @@ def case_out(case: Case, user: Any, *, timeline: bool = False) -> dict[str, Any]
         "reporter_name": case.reporter_name,
         "reporter_phone": mask_phone(case.reporter_phone),
         "suggested_unit": _ref(case.suggested_unit),
-        "assisting_units": [_ref(u) for u in case.assisting_units.all()],
+        "assisting_units": [_ref(u) for u in assisting],
         "step_started_at": case.step_started_at,
         "step_limit": case.step_limit,
         "due_soon_at": case.due_soon_at,
@@ -297,7 +315,9 @@ def case_out(case: Case, user: Any, *, timeline: bool = False) -> dict[str, Any]
             by_event.setdefault(p.event_id, []).append(p)
         out["timeline"] = [
             event_out(case, e, by_event.get(e.pk, []))
-            for e in CaseEvent.objects.filter(case=case).select_related("actor")
+            for e in (
+                known[2] if known else CaseEvent.objects.filter(case=case).select_related("actor")
+            )
         ]
     return out
 
@@ -326,8 +346,8 @@ def _detail(case: Case, user: Any) -> dict[str, Any]:
 # --- photos uploaded ahead ---------------------------------------------------------------------
 
 
-def _claim_uploads(user: Any, ids: list[UUID]) -> list[StoredPhoto]:
-    """The caller's own uploads named by ``ids``, consumed (deleted) in this transaction."""
+def _find_uploads(user: Any, ids: list[UUID]) -> list[PhotoUpload]:
+    """The caller's own uploads named by ``ids`` (in that order); 422 naming unknown ones."""
     if not ids:
         return []
     unique = list(dict.fromkeys(ids))
@@ -340,8 +360,26 @@ def _claim_uploads(user: Any, ids: list[UUID]) -> list[StoredPhoto]:
             status=422,
             detail={"photos": missing},
         )
-    PhotoUpload.objects.filter(pk__in=[u.pk for u in rows.values()]).delete()
-    return [rows[i].stored() for i in unique]
+    return [rows[i] for i in unique]
+
+
+def _consume_uploads(uploads: list[PhotoUpload]) -> None:
+    """Delete the uploads a write uses, in its transaction; 409 if another write took one."""
+    if not uploads:
+        return
+    deleted, _by_model = PhotoUpload.objects.filter(pk__in=[u.pk for u in uploads]).delete()
+    if deleted != len(uploads):
+        raise Conflict(
+            _("a photo upload was used by another request at the same time; upload it again"),
+            detail={"photos": [str(u.uuid) for u in uploads]},
+        )
+
+
+def _claim_uploads(user: Any, ids: list[UUID]) -> list[StoredPhoto]:
+    """The caller's own uploads named by ``ids``, consumed (deleted) in this transaction."""
+    uploads = _find_uploads(user, ids)
+    _consume_uploads(uploads)
+    return [u.stored() for u in uploads]
 
 
 @router.post(
@@ -380,27 +418,40 @@ def photo_upload(
 
 
 @router.post("", response={201: CaseDetail}, summary="Report a problem")
-@idempotent
-def report(request: HttpRequest, payload: ReportIn) -> Status[dict[str, Any]]:
+@idempotent(deferred=True)
+def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
     user = current_user(request)
-    with transaction.atomic():
-        photos = _claim_uploads(user, payload.photos)
-        case = case_report(
-            actor=user,
-            category=payload.category,
-            description=payload.description,
-            lat=payload.lat,
-            lon=payload.lon,
-            crs=payload.crs,
-            address=payload.address,
-            urgency=payload.urgency,
-            attributes=payload.attributes,
-            photos=photos,
-            source=payload.source,
-            reporter_name=payload.reporter_name,
-            reporter_phone=payload.reporter_phone,
-        )
-    return Status(201, _detail(case, user))
+    uploads = _find_uploads(user, payload.photos)
+    # Checks and look-ups first, outside the write transaction (on SQLite it holds the lock).
+    plan = report_plan(
+        actor=user,
+        category=payload.category,
+        description=payload.description,
+        lat=payload.lat,
+        lon=payload.lon,
+        crs=payload.crs,
+        address=payload.address,
+        urgency=payload.urgency,
+        attributes=payload.attributes,
+        photos=[u.stored() for u in uploads],
+        source=payload.source,
+        reporter_name=payload.reporter_name,
+        reporter_phone=payload.reporter_phone,
+    )
+    rows = report_build(plan, allocate_case_number(plan))
+    # A new case has no assisting units and one event: answer from memory, rendered before
+    # the write transaction, which then only inserts (on SQLite it holds the write lock).
+    response = render(
+        request,
+        CaseDetail,
+        case_out(rows.case, user, timeline=True, known=(rows.photos, [], [rows.event])),
+        status=201,
+    )
+    write_phase(request, response)
+    with transaction.atomic(savepoint=False):
+        _consume_uploads(uploads)
+        report_save(rows)
+    return response
 
 
 @router.post(

@@ -6,3 +6,8 @@ class CasesConfig(AppConfig):
     name = "gridgov.cases"
     label = "cases"
     verbose_name = _("Cases")
+
+    def ready(self) -> None:
+        from .cache import connect_signals
+
+        connect_signals()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -100,17 +100,22 @@ class Clock:
     due_at: datetime | None
 
     def columns(self) -> dict[str, object]:
+        """The case's clock columns, times in UTC (as the database gives them back)."""
         return {
             "step": self.step,
-            "step_started_at": self.started_at,
+            "step_started_at": _utc(self.started_at),
             "step_limit": self.limit,
-            "due_soon_at": self.due_soon_at,
-            "due_at": self.due_at,
+            "due_soon_at": _utc(self.due_soon_at),
+            "due_at": _utc(self.due_at),
             "light": "green" if self.due_at else "",
         }
 
 
 NO_CLOCK = Clock("", None, "", None, None)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
 def start_clock(category: Category, step: str, at: datetime, *, emergency: bool = False) -> Clock:

@@ -21,6 +21,13 @@ request) and the same key when it retries. For an authenticated user:
 - an error response (a ``DomainError``, invalid input) is not stored: its transaction is rolled
   back, so a corrected retry with the same key can succeed.
 
+A handler that reads a lot before it writes can keep those reads out of the write
+transaction (on SQLite every write transaction holds the database's single write lock):
+``@idempotent(deferred=True)`` first looks for a finished request with the key (and replays
+it), then runs the handler outside any transaction; the handler calls ``write_phase(request)``
+when its reads are done, which opens the transaction and claims the key, exactly as above from
+then on. A handler that never calls it writes nothing and stores nothing.
+
 Anonymous requests ignore the header. Records live ``GRIDGOV_IDEMPOTENCY_HOURS`` (default 24);
 the ``idempotency.prune`` job deletes expired ones.
 
@@ -40,6 +47,7 @@ import hashlib
 import hmac
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +88,18 @@ class _State:
     key: str
     record: IdempotencyRecord | None = None
     secret: bytes = b""
+    deferred: bool = False
+    #: the open write transaction of a deferred handler, entered by ``write_phase``
+    atomic: Any = None
+    user: Any = None
+    #: a deferred handler's answer, rendered before it writes (see ``write_phase``)
+    response: HttpResponse | None = None
+
+
+class _Replay(Exception):  # not an error: carries the stored answer of the claimed key
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("replay")
+        self.response = response
 
 
 OPENAPI_PARAMETER = {
@@ -95,8 +115,17 @@ OPENAPI_PARAMETER = {
 }
 
 
-def idempotent(func: F) -> F:
-    """Make a ninja write operation honour ``Idempotency-Key`` (place it under ``@router.…``)."""
+def idempotent(func: F | None = None, *, deferred: bool = False) -> Any:
+    """Make a ninja write operation honour ``Idempotency-Key`` (place it under ``@router.…``).
+
+    ``@idempotent(deferred=True)``: the handler calls ``write_phase(request)`` before its first
+    write (see the module's docstring)."""
+    if func is None:
+        return functools.partial(_make_idempotent, deferred=deferred)
+    return _make_idempotent(func, deferred=deferred)
+
+
+def _make_idempotent(func: F, *, deferred: bool) -> F:
     if hasattr(func, "_ninja_operation"):
         raise TypeError("put @idempotent under the router decorator, not above it")
 
@@ -106,6 +135,15 @@ def idempotent(func: F) -> F:
         user = getattr(request, "user", None)
         if state is None or user is None or not user.is_authenticated:
             return func(request, *args, **kwargs)
+        if deferred:
+            state.deferred, state.user = True, user
+            replay = _finished_replay(request=request, user=user, state=state)
+            if replay is not None:
+                return replay
+            try:
+                return func(request, *args, **kwargs)
+            except _Replay as claimed:
+                return claimed.response
         replay = _begin(request=request, user=user, state=state)
         if replay is not None:
             return replay
@@ -115,7 +153,38 @@ def idempotent(func: F) -> F:
     # import annotations``) in the handler's module, not in this one.
     handler.__signature__ = inspect.signature(func, eval_str=True)  # type: ignore[attr-defined]
     contribute_operation_callback(handler, _document_header)
-    return decorate_view(_guard)(handler)  # type: ignore[return-value]
+    return decorate_view(functools.partial(_guard, deferred=deferred))(handler)  # type: ignore[return-value]
+
+
+def write_phase(request: HttpRequest, response: HttpResponse | None = None) -> None:
+    """A deferred handler's reads are done: open the write transaction and claim the key.
+
+    A handler that has already rendered its answer passes it as ``response``: the key's record
+    is then inserted with it, finished, in one statement (and the handler returns that
+    response). If another request with the same key finished meanwhile, this raises what
+    answers with its stored response (the handler's own work is dropped). A no-op outside a
+    deferred idempotent request, and when called twice."""
+    state: _State | None = getattr(request, _STATE_ATTR, None)
+    if state is None or not state.deferred or state.atomic is not None:
+        return
+    state.response = response
+    atomic = transaction.atomic()
+    atomic.__enter__()
+    state.atomic = atomic
+    try:
+        replay = _begin(request=request, user=state.user, state=state)
+    except BaseException:
+        _close(state, *sys.exc_info())
+        raise
+    if replay is not None:
+        _close(state, None, None, None)
+        raise _Replay(replay)
+
+
+def _close(state: _State, exc_type: Any, exc: Any, tb: Any) -> None:
+    atomic, state.atomic = state.atomic, None
+    if atomic is not None:
+        atomic.__exit__(exc_type, exc, tb)
 
 
 def _document_header(operation: Any) -> None:
@@ -124,11 +193,14 @@ def _document_header(operation: Any) -> None:
     operation.openapi_extra = extra
 
 
-def _guard(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def _guard(
+    run: Callable[..., HttpResponseBase], *, deferred: bool = False
+) -> Callable[..., HttpResponseBase]:
     """Wraps the operation's ``run``: one transaction around authentication, handler, response.
 
     The handler wrapper (which runs after authentication, when ``request.user`` is known) claims
     the key; here the finished response is stored, or everything is rolled back on an error.
+    A deferred operation's transaction starts later, in ``write_phase``.
     """
 
     @functools.wraps(run)
@@ -139,16 +211,19 @@ def _guard(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBa
         state = _State(key=key)
         setattr(request, _STATE_ATTR, state)
         try:
-            with transaction.atomic():
-                response = run(request, **kw)
-                record = state.record
-                if record is not None:
-                    if response.status_code >= 400:
-                        transaction.set_rollback(True)
-                    elif isinstance(response, HttpResponse):
-                        _complete(record, response, state.secret)
-                    else:  # a streamed response cannot be replayed: keep the writes only
-                        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            if deferred:
+                try:
+                    response = run(request, **kw)
+                    if state.atomic is not None:
+                        _finish(state, response)
+                except BaseException:
+                    _close(state, *sys.exc_info())
+                    raise
+                _close(state, None, None, None)
+            else:
+                with transaction.atomic():
+                    response = run(request, **kw)
+                    _finish(state, response)
         finally:
             delattr(request, _STATE_ATTR)
         return response
@@ -156,20 +231,35 @@ def _guard(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBa
     return guarded
 
 
+def _finish(state: _State, response: HttpResponseBase) -> None:
+    """Inside the write transaction: store the response, or roll back on an error."""
+    record = state.record
+    if record is None:
+        return
+    if response.status_code >= 400:
+        transaction.set_rollback(True)
+    elif state.response is not None and response is state.response:
+        pass  # inserted finished by write_phase
+    elif isinstance(response, HttpResponse):
+        _complete(record, response, state.secret)
+    else:  # a streamed response cannot be replayed: keep the writes only
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+
 def _begin(*, request: HttpRequest, user: Any, state: _State) -> HttpResponse | None:
     """Claim the key for this request, or return the replay of the request that claimed it."""
     key = state.key
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise DomainError(
-            _("the Idempotency-Key header must be 1 to %(max)s printable characters")
-            % {"max": MAX_KEY_LENGTH},
-            detail={"header": HEADER},
-        )
-    key_hash = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    key_hash = _key_hash(key)
     secret = _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=key)
     fingerprint = request_fingerprint(request)
     for _attempt in range(2):
-        record = _claim(request=request, user=user, key_hash=key_hash, fingerprint=fingerprint)
+        record = _claim(
+            request=request,
+            user=user,
+            key_hash=key_hash,
+            fingerprint=fingerprint,
+            finished=(state.response, secret) if state.response is not None else None,
+        )
         if record is not None:
             state.record, state.secret = record, secret
             return None
@@ -183,10 +273,48 @@ def _begin(*, request: HttpRequest, user: Any, state: _State) -> HttpResponse | 
     raise _in_progress()
 
 
+def _key_hash(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise DomainError(
+            _("the Idempotency-Key header must be 1 to %(max)s printable characters")
+            % {"max": MAX_KEY_LENGTH},
+            detail={"header": HEADER},
+        )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _finished_replay(*, request: HttpRequest, user: Any, state: _State) -> HttpResponse | None:
+    """A deferred request's first look, outside any transaction: the stored answer of a finished
+    request with this key, or None (no request, an expired one, or one still running — the
+    claim in ``write_phase`` then waits for it or takes the key over)."""
+    key_hash = _key_hash(state.key)
+    # Every report asks this, and nearly always gets "no": one plain indexed query.
+    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE user_id = %s AND key_hash = %s",  # noqa: S608
+            [user.pk, key_hash],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    existing = IdempotencyRecord.objects.filter(pk=found[0]).first()
+    if existing is None or existing.status_code is None or existing.expires_at <= timezone.now():
+        return None
+    secret = _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=state.key)
+    return _replay(existing, key=state.key, fingerprint=request_fingerprint(request), secret=secret)
+
+
 def _claim(
-    *, request: HttpRequest, user: Any, key_hash: str, fingerprint: str
+    *,
+    request: HttpRequest,
+    user: Any,
+    key_hash: str,
+    fingerprint: str,
+    finished: tuple[HttpResponse, bytes] | None = None,
 ) -> IdempotencyRecord | None:
-    """Insert the record; None when (user, key) is taken. Waits while another request holds it."""
+    """Insert the record (with its answer when ``finished``); None when (user, key) is taken.
+    Waits while another request holds it."""
     record = IdempotencyRecord(
         user=user,
         key_hash=key_hash,
@@ -195,6 +323,11 @@ def _claim(
         path=request.path[:300],
         expires_at=timezone.now() + timedelta(hours=settings.GRIDGOV_IDEMPOTENCY_HOURS),
     )
+    if finished is not None:
+        response, secret = finished
+        record.status_code = response.status_code
+        record.content_type = str(response.get("Content-Type", ""))[:100]
+        record.body = _seal(secret, response.content)
     try:
         with transaction.atomic(), _lock_wait_limit():
             record.save(force_insert=True)

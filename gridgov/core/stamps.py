@@ -78,3 +78,13 @@ class StampedCache(Generic[T]):
         stamp_bump(key=self.key)
         self.invalidate()
         transaction.on_commit(self.invalidate)
+
+
+def in_transaction(change: Callable[[], None]) -> None:
+    """Run a stamp's ``changed()`` in the caller's transaction, or in its own (a signal may fire
+    outside one)."""
+    if transaction.get_connection().in_atomic_block:
+        change()
+    else:
+        with transaction.atomic():
+            change()

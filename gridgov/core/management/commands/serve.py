@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from gridgov.core.env import env_bool, env_int, env_str
 
@@ -43,9 +44,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write(
-            f"database ready ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})"
-        )
+        self.stdout.write(f"database ready ({connection.vendor})")
         if not options["no_demo"]:
             try:
                 call_command("demo", "load", "--no-accounts", "--no-history", stdout=self.stdout)

@@ -348,15 +348,15 @@ def make_categories() -> list[tuple[int, str]]:
 
 
 def analyse() -> None:
-    """Planner statistics, as a running installation has them (PostgreSQL's autovacuum, the
-    ``db.analyze`` job on SQLite)."""
+    """Planner statistics and the visibility map, as a running installation has them
+    (PostgreSQL's autovacuum, the ``db.analyze`` job on SQLite)."""
     from django.db import connection
 
     from gridgov.core.dbstats import database_analyze
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
     else:
         database_analyze()
 
@@ -415,6 +415,8 @@ def insert_cases(
                 "state": state,
                 "grid_id": grid_pk,
                 "region_code": code,
+                "street_code": code[:9],
+                "community_code": code[:12],
                 "lat": lat + rng.uniform(-1e-4, 1e-4),
                 "lon": lon + rng.uniform(-1e-4, 1e-4),
                 "category_id": rng.choice(categories)[0],

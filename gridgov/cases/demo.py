@@ -600,6 +600,7 @@ def routing_rules_ensure(*, categories: Sequence[Category], units: Sequence[Unit
     rules stay and a second call adds nothing. Returns how many were added.
     """
     from gridgov.accounts.models import UnitKind
+    from gridgov.cases.cache import catalogue_changed
     from gridgov.cases.models import RoutingRule
 
     served: dict[str, list[tuple[str, Unit]]] = {}  # kind -> [(region code, unit)]
@@ -623,6 +624,9 @@ def routing_rules_ensure(*, categories: Sequence[Category], units: Sequence[Unit
             rows.append(RoutingRule(category=category, region_code=code, unit=unit))
             existing.add((category.pk, code))
     RoutingRule.objects.bulk_create(rows, batch_size=1000)
+    if rows:
+        with transaction.atomic():
+            catalogue_changed()  # bulk_create sends no signals
     return len(rows)
 
 

@@ -240,6 +240,18 @@ class Light(models.TextChoices):
     RED = "red", _("Red")
 
 
+#: The columns the case list filters on besides scope and dates (see the list indexes).
+_LIST_FILTER_COLUMNS = [
+    "state",
+    "category",
+    "source",
+    "due_at",
+    "due_soon_at",
+    "supervised",
+    "emergency",
+]
+
+
 class Case(models.Model):
     """One reported problem on its way through the closed loop."""
 
@@ -260,6 +272,13 @@ class Case(models.Model):
     reporter_phone = models.CharField(_("reporter's phone"), max_length=30, blank=True)
     # where
     region_code = models.CharField(_("grid code"), max_length=15, db_index=True)
+    # The grid code's street and community prefixes, stored so that a street's or a community's
+    # newest cases are one index range in report order (``case_street_list`` below), not a
+    # range of grids to sort. Set from ``region_code`` on every save.
+    street_code = models.CharField(_("street code"), max_length=9, blank=True, editable=False)
+    community_code = models.CharField(
+        _("community code"), max_length=12, blank=True, editable=False
+    )
     grid = models.ForeignKey(
         "geo.Region",
         verbose_name=_("grid"),
@@ -353,6 +372,19 @@ class Case(models.Model):
             models.Index(fields=["escalate_at"], name="case_escalate_at"),
             models.Index(fields=["state", "light"], name="case_state_light"),
             models.Index(fields=["region_code", "reported_at"], name="case_region_reported"),
+            # The case lists (selectors.cases_filtered): a scope level, then report order, then
+            # the columns the list filters on, so a filter is checked in the index and a table
+            # row is read only for the page (and for text search).
+            *[
+                models.Index(
+                    fields=[level, "reported_at", "id", *_LIST_FILTER_COLUMNS],
+                    name=f"case_{level.split('_')[0]}_list",
+                )
+                for level in ("street_code", "community_code")
+            ],
+            models.Index(
+                fields=["reported_at", "id", *_LIST_FILTER_COLUMNS], name="case_reported_list"
+            ),
             models.Index(fields=["lead_unit", "state"], name="case_unit_state"),
             models.Index(fields=["category", "reported_at"], name="case_category_reported"),
             models.Index(fields=["reporter", "reported_at"], name="case_reporter_reported"),
@@ -370,6 +402,14 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.street_code = self.region_code[:9]
+        self.community_code = self.region_code[:12]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "region_code" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "street_code", "community_code"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return f"/cases/{self.number}/"

@@ -20,10 +20,10 @@ from django.utils import timezone
 from gridgov.accounts.models import UNIT_ROLES, Role
 from gridgov.accounts.selectors import user_assignments, user_scope
 from gridgov.core.errors import NotFound
-from gridgov.core.scope import prefix_q
+from gridgov.core.scope import Scope, prefix_q
 from gridgov.core.worktime import local_zone
 
-from .models import Case
+from .models import Case, Category
 
 #: Roles whose region scope shows every case in it.
 _CASE_ROLES = frozenset(set(Role) - set(UNIT_ROLES) - {Role.RESIDENT})
@@ -39,6 +39,27 @@ def _unit_ids(user: Any) -> list[int]:
     )
 
 
+def case_region_q(prefix: str) -> Q:
+    """Cases in the region ``prefix`` (a code): a street's or a community's through their own
+    columns, so the list indexes (street or community, then report order) serve them."""
+    if len(prefix) == 9:
+        return Q(street_code=prefix)
+    if len(prefix) == 12:
+        return Q(community_code=prefix)
+    return prefix_q("region_code", prefix)
+
+
+def case_scope_q(scope: Scope) -> Q:
+    if scope.everything:
+        return Q()
+    if not scope.prefixes:
+        return Q(pk__in=[])
+    query = Q()
+    for prefix in scope.prefixes:
+        query |= case_region_q(prefix)
+    return query
+
+
 def cases_visible_q(user: Any) -> Q | None:
     """The filter of cases ``user`` may see; None for everything, ``Q(pk__in=[])`` for none."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -49,7 +70,7 @@ def cases_visible_q(user: Any) -> Q | None:
     if scope.is_empty:
         query = Q(reporter=user)
     else:
-        query = scope.q("region_code")
+        query = case_scope_q(scope)
         if _reports_outside(user, scope):
             query |= Q(reporter=user)
     units = _unit_ids(user)
@@ -64,7 +85,7 @@ def _reports_outside(user: Any, scope: Any) -> bool:
     Asked once per user object (i.e. once per request)."""
     cached = getattr(user, "_gridgov_reports_outside", None)
     if cached is None:
-        cached = Case.objects.filter(reporter=user).exclude(scope.q("region_code")).exists()
+        cached = Case.objects.filter(reporter=user).exclude(case_scope_q(scope)).exists()
         user._gridgov_reports_outside = cached
     return bool(cached)
 
@@ -141,6 +162,14 @@ class CaseFilter:
         return self == CaseFilter()
 
 
+def _category_ids(code: str) -> list[int]:
+    """The categories with this code and their minors (a major's code covers its minors)."""
+    ids = set(
+        Category.objects.filter(Q(code=code) | Q(parent__code=code)).values_list("pk", flat=True)
+    )
+    return sorted(ids) or [0]
+
+
 def cases_filtered(user: Any, f: CaseFilter, *, now: datetime | None = None) -> QuerySet[Case]:
     """The cases ``user`` may see that match ``f``, newest report first."""
     now = now or timezone.now()
@@ -148,9 +177,9 @@ def cases_filtered(user: Any, f: CaseFilter, *, now: datetime | None = None) -> 
     if f.states:
         qs = qs.filter(state__in=list(f.states))
     if f.category:
-        qs = qs.filter(Q(category__code=f.category) | Q(category__parent__code=f.category))
+        qs = qs.filter(category_id__in=_category_ids(f.category))
     if f.region:
-        qs = qs.filter(prefix_q("region_code", f.region))
+        qs = qs.filter(case_region_q(f.region))
     if f.unit:
         qs = qs.filter(
             pk__in=Case.objects.filter(
@@ -217,7 +246,7 @@ def todo_q(user: Any) -> Q:
         for t in TRANSITIONS:
             if t.todo and role in t.who and t.guard in _GUARD_Q:
                 wanted |= Q(state__in=sorted(t.sources)) & _GUARD_Q[t.guard]
-        query |= scope.q("region_code") & wanted
+        query |= case_scope_q(scope) & wanted
     units = _unit_ids(user)
     if units:
         wanted = Q(pk__in=[])

@@ -50,7 +50,7 @@ from gridgov.core.masking import mask_phone
 from gridgov.core.models import IdempotencyRecord
 from gridgov.core.photos import StoredPhoto, photo_delete, photo_save
 
-from . import exports
+from . import exports, selectors
 from .actions import Inputs, case_act, case_report
 from .deadlines import light_of
 from .duplicates import duplicate_candidates
@@ -755,7 +755,7 @@ def intake(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     queue = (
         cases_visible_to(user)
-        .filter(scope.q("region_code"), state__in=INTAKE_STATES)
+        .filter(selectors.case_scope_q(scope), state__in=INTAKE_STATES)
         .select_related("category", "grid")
         .prefetch_related("photos")
         .order_by("reported_at", "pk")
@@ -812,7 +812,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     queue = (
         cases_visible_to(user)
-        .filter(scope.q("region_code"))
+        .filter(selectors.case_scope_q(scope))
         .filter(
             Q(state__in=[State.REGISTERED, State.SENT_BACK])
             | Q(state=State.HANDLING, pending__in=["extension", "suspension"])

@@ -249,6 +249,8 @@ _LIST_FILTER_COLUMNS = [
     "due_soon_at",
     "supervised",
     "emergency",
+    "urgency",
+    "pending",
 ]
 
 

@@ -30,3 +30,9 @@ class PermissionDenied(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class ValidationFailed(DomainError):
+    """Input that fails validation; ``detail`` maps each field to its problem."""
+
+    status = 422

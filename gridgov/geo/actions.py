@@ -1496,6 +1496,9 @@ def grids_generate(
             Building.objects.filter(pk__in=members[chunk : chunk + _CHUNK]).update(
                 grid_id=ids[g.code]
             )
+    from gridgov.registry.actions import region_codes_refresh
+
+    region_codes_refresh(community_code=community.code)  # the registry's scope follows
     grids_changed()
     result.saved = True
     return result

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "gridgov.core",
     "gridgov.accounts",
     "gridgov.geo",
+    "gridgov.privacy",
     "gridgov.registry",
     "gridgov.notifications",
     "gridgov.cases",
@@ -223,6 +224,14 @@ GRIDGOV_SITE_URL = env_str("GRIDGOV_SITE_URL", "")
 # how many cases, over how many days before the first load.
 GRIDGOV_DEMO_CASES = env_int("GRIDGOV_DEMO_CASES", 20000)
 GRIDGOV_DEMO_DAYS = env_int("GRIDGOV_DEMO_DAYS", 90)
+# Personal data (gridgov.privacy.crypto): the AES key of id and phone numbers at rest (any text
+# of at least 32 characters), earlier keys still accepted for decryption (comma-separated; empty
+# again once `gridgov privacy rotate-key` has run), and the HMAC key of the look-up hashes. Without
+# the environment variables random keys are kept in var/ (mode 600). Back those files up: data
+# encrypted under a lost key cannot be read again.
+GRIDGOV_DATA_KEY = env_str("GRIDGOV_DATA_KEY") or persistent_secret(VAR_DIR / "data_key")
+GRIDGOV_DATA_KEYS_OLD = env_list("GRIDGOV_DATA_KEYS_OLD", [])
+GRIDGOV_LOOKUP_KEY = env_str("GRIDGOV_LOOKUP_KEY") or persistent_secret(VAR_DIR / "lookup_key")
 # Benchmark-only endpoints (bench/bench_intake.py); never on in production.
 GRIDGOV_BENCH_ENDPOINTS = env_bool("GRIDGOV_BENCH_ENDPOINTS", False)
 

@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_locate.py", "bench_cases.py", "bench_intake.py"]
+BENCHMARKS = [
+    "bench_locate.py",
+    "bench_cases.py",
+    "bench_intake.py",
+    "bench_import.py",
+    "bench_registry_search.py",
+]
 
 
 def main() -> int:

@@ -224,6 +224,11 @@ GRIDGOV_SITE_URL = env_str("GRIDGOV_SITE_URL", "")
 # how many cases, over how many days before the first load.
 GRIDGOV_DEMO_CASES = env_int("GRIDGOV_DEMO_CASES", 20000)
 GRIDGOV_DEMO_DAYS = env_int("GRIDGOV_DEMO_DAYS", 90)
+# Demo residents: households per grid (scaled by the planned households; 0: none).
+GRIDGOV_DEMO_HOUSEHOLDS_PER_GRID = env_int("GRIDGOV_DEMO_HOUSEHOLDS_PER_GRID", 300)
+# Ledger files (台账): the largest upload, and the largest unpacked size of an xlsx.
+GRIDGOV_LEDGER_MAX_MB = env_int("GRIDGOV_LEDGER_MAX_MB", 200)
+GRIDGOV_LEDGER_MAX_UNPACKED_MB = env_int("GRIDGOV_LEDGER_MAX_UNPACKED_MB", 2048)
 # Personal data (gridgov.privacy.crypto): the AES key of id and phone numbers at rest (any text
 # of at least 32 characters), earlier keys still accepted for decryption (comma-separated; empty
 # again once `gridgov privacy rotate-key` has run), and the HMAC key of the look-up hashes. Without

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("gridgov.accounts.urls")),
     path("notifications/", include("gridgov.notifications.urls")),
     path("cases/", include("gridgov.cases.urls")),
+    path("registry/", include("gridgov.registry.urls")),
     path("", include("gridgov.geo.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

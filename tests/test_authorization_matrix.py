@@ -388,14 +388,63 @@ def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
                 expect(ok and r.status_code not in (401, 404), r, label)
             else:
                 expect(denied(r), r, label)
+    elif rule.access in ("registry", "registry_edit"):
+        problems.extend(_check_registry(key, rule, world, persona, client))
     else:  # pragma: no cover - a typo in RULES
         problems.append(f"{key}: unknown access {rule.access!r}")
+    return problems
+
+
+def _check_registry(key: str, rule: Rule, world: World, persona: str, client: Client) -> list[str]:
+    """Base data: 404 outside the persona's registry scope, 200 (a GET) inside it; for a
+    "registry_edit" page, 403 inside it for those who see but may not change."""
+    from gridgov.registry.actions import EDIT_ROLES, edit_scope
+    from gridgov.registry.selectors import registry_scope
+
+    assert rule.region is not None, f"{key}: a registry rule names the region of its objects"
+    problems: list[str] = []
+    user = world.users.get(persona)
+    for obj in ("in", "out"):
+        region = rule.region(obj)
+        r = call(client, rule, obj)
+        status = r.status_code
+        if persona == ANON:
+            ok, wanted = must_log_in(r), "the login"
+        elif not registry_scope(user).covers(region):
+            ok, wanted = status == 404, "404 (not in their registry scope)"
+        elif rule.access == "registry_edit" and not edit_scope(
+            user, rule.roles or EDIT_ROLES
+        ).covers(region):
+            ok, wanted = status == 403, "403 (sees but may not change)"
+        elif rule.method == "GET":
+            ok, wanted = status == 200, "200"
+        else:
+            ok, wanted = status not in (401, 404), "no 401 or 404"
+        if status >= 500 or not ok:
+            problems.append(
+                f"{key} {rule.method} {obj} ({region}) as {persona}: got {status}, wanted {wanted}"
+            )
     return problems
 
 
 def test_every_route_admits_exactly_the_personas_its_rule_names(world: World) -> None:
     problems: list[str] = []
     for key, rules in RULES.items():
+        for rule in rules:
+            for persona in [ANON, *ALL]:
+                problems.extend(check(key, rule, world, persona))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_registry_screens_admit_registry_staff_in_scope(world: World) -> None:
+    """Every registry screen with a record or grid in grid A and one in the other district:
+    registry staff in scope get the page, editors the forms, everyone else 404."""
+    from tests.authz.registry import SCREEN_RULES
+
+    routes = {key for key, _pattern in iter_routes() if key.startswith("registry:")}
+    assert set(SCREEN_RULES) <= routes, sorted(set(SCREEN_RULES) - routes)
+    problems: list[str] = []
+    for key, rules in SCREEN_RULES.items():
         for rule in rules:
             for persona in [ANON, *ALL]:
                 problems.extend(check(key, rule, world, persona))

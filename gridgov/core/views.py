@@ -30,6 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "scope_everything": scope.everything,
             "is_admin": is_administrator(request.user),
             "demo_history": _demo_history_progress(assignments),
+            "demo_registry": _demo_registry_progress(assignments),
         },
     )
 
@@ -42,6 +43,17 @@ def _demo_history_progress(assignments: list[Any]) -> dict[str, int] | None:
     if not any(a.role != Role.RESIDENT for a in assignments):
         return None
     progress = history_progress()
+    return {"done": progress[0], "total": progress[1]} if progress else None
+
+
+def _demo_registry_progress(assignments: list[Any]) -> dict[str, int] | None:
+    """The demo residents' progress while they load in the background, for staff."""
+    from gridgov.accounts.models import Role
+    from gridgov.registry.demo import registry_progress
+
+    if not any(a.role != Role.RESIDENT for a in assignments):
+        return None
+    progress = registry_progress()
     return {"done": progress[0], "total": progress[1]} if progress else None
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import uuid as uuid_module
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
@@ -495,6 +495,63 @@ def _reopen(
     return record
 
 
+def _reopen_checked(
+    model: type[M],
+    ref: Any,
+    *,
+    actor: Any,
+    reason: str,
+    version: int | None,
+    at: datetime | None,
+    roles: frozenset[str] = EDIT_ROLES,
+    check: Callable[[M], None] | None = None,
+) -> M:
+    """Reopen a closed record: visible (else NotFound), editable with ``roles`` (else
+    PermissionDenied), at the version seen and closed (else Conflict), with a reason (else
+    ValidationFailed); ``check`` raises Conflict when reopening would break a rule (a number
+    taken meanwhile, a closed parent). One "reopen" RecordChange row with the reason."""
+    record = _load(model, ref, actor, roles=roles, version=version, open_only=False)
+    if record.closed_at is None:
+        raise Conflict(
+            _("%(record)s is not closed") % {"record": record},
+            detail={"version": record.version},
+        )
+    p = Problems()
+    note = _reason(p, reason, required=True)
+    p.check()
+    if check is not None:
+        check(record)
+    now = _now(at)
+    seen = record.version
+    changes = _apply(record, {"closed_at": None, "closed_reason": "", "closed_note": ""})
+    try:
+        with transaction.atomic():
+            _save_change(
+                record,
+                actor=actor,
+                action=ChangeAction.REOPEN,
+                changes=changes,
+                reason=note,
+                now=now,
+            )
+    except IntegrityError as exc:  # a twin opened at the same moment: 409, not 500
+        raise Conflict(
+            _("%(record)s cannot be reopened: an open record took its place meanwhile")
+            % {"record": record},
+            detail={"version": seen},
+        ) from exc
+    return record
+
+
+def _require_open_parent(parent: RegistryRecord | None) -> None:
+    """Children of a closed record stay closed: closing refuses while open children exist."""
+    if parent is not None and parent.closed_at is not None:
+        raise Conflict(
+            _("%(record)s is closed; reopen it first") % {"record": parent},
+            detail={"closed": str(parent.uuid)},
+        )
+
+
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not UNSET}
 
@@ -934,6 +991,33 @@ def room_close(
     )
 
 
+def _check_room_reopenable(room: Room) -> None:
+    _require_open_parent(Building.objects.filter(pk=room.building_id).first())
+    _check_room_unique(room)
+
+
+@transaction.atomic
+def room_reopen(
+    *,
+    actor: User,
+    room: Room | str,
+    reason: str,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Room:
+    """Reopen a room closed in error: refused (409) while its building is closed or while
+    another open room of the building has its (unit, number)."""
+    return _reopen_checked(
+        Room,
+        room,
+        actor=actor,
+        reason=reason,
+        version=version,
+        at=at,
+        check=_check_room_reopenable,
+    )
+
+
 # --- households -----------------------------------------------------------------------------------
 
 
@@ -1081,6 +1165,33 @@ def household_close(
     )
 
 
+def _check_household_reopenable(household: Household) -> None:
+    if household.room_id is not None:
+        _require_open_parent(Room.objects.filter(pk=household.room_id).first())
+
+
+@transaction.atomic
+def household_reopen(
+    *,
+    actor: User,
+    household: Household | str,
+    reason: str,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Household:
+    """Reopen a household closed in error (its members come back one by one with
+    ``person_reopen`` or ``person_move``): refused (409) while its room is closed."""
+    return _reopen_checked(
+        Household,
+        household,
+        actor=actor,
+        reason=reason,
+        version=version,
+        at=at,
+        check=_check_household_reopenable,
+    )
+
+
 # --- people -------------------------------------------------------------------------------------
 
 
@@ -1172,7 +1283,12 @@ def _check_id_unique(columns: dict[str, Any], *, exclude_pk: int | None) -> None
     digest = columns.get("id_number_hash")
     if not digest:
         return
-    twin = Person.objects.filter(id_number_hash=digest).exclude(pk=exclude_pk or 0).first()
+    twin = (
+        Person.objects.filter(id_number_hash=digest)
+        .exclude(id_number_hash="")  # the partial unique index's condition: SQLite then uses it
+        .exclude(pk=exclude_pk or 0)
+        .first()
+    )
     if twin is not None:
         message = _("this id number is already registered (person %(uuid)s)") % {"uuid": twin.uuid}
         raise Conflict(message, detail={"id_number": message, "person": str(twin.uuid)})
@@ -1861,6 +1977,22 @@ def organisation_close(
     )
 
 
+@transaction.atomic
+def organisation_reopen(
+    *,
+    actor: User,
+    organisation: Organisation | str,
+    reason: str,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Organisation:
+    """Reopen an organisation closed in error. Its credit code stays its own while it is
+    closed (credit codes are unique among all organisations), so nothing can have taken it."""
+    return _reopen_checked(
+        Organisation, organisation, actor=actor, reason=reason, version=version, at=at
+    )
+
+
 # --- components ---------------------------------------------------------------------------------
 
 
@@ -2065,6 +2197,28 @@ def component_close(
         component,
         actor=actor,
         closed_reason=closed_reason,
+        reason=reason,
+        version=version,
+        at=at,
+        roles=COMPONENT_EDIT_ROLES,
+    )
+
+
+@transaction.atomic
+def component_reopen(
+    *,
+    actor: User,
+    component: Component | str,
+    reason: str,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Component:
+    """Reopen a component closed in error (supervisors too). Its code stays its own while it
+    is closed (component codes are unique among all components)."""
+    return _reopen_checked(
+        Component,
+        component,
+        actor=actor,
         reason=reason,
         version=version,
         at=at,

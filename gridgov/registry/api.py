@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -807,23 +807,12 @@ def _log_view(request: HttpRequest, subject_type: str, record: Any, fields: list
 
 
 def _reopen(model: type[RegistryRecord], key: UUID, *, actor: Any, payload: ReopenIn) -> Any:
-    """Reopen a record closed in error, through its action (``<kind>_reopen``).
-
-    Rooms, households, organisations and components have no reopen action of their own yet;
-    until they do, they are reopened through the shared steps of ``actions`` (a room only
-    while its number is free in its building)."""
+    """Reopen a record closed in error through its action (``<kind>_reopen``): with a reason,
+    at the version seen; a room only while its building is open and its number free, a
+    household only while its room is open."""
     name = model.__name__.lower()
-    action = getattr(actions, f"{name}_reopen", None)
-    if action is not None:
-        return action(actor=actor, reason=payload.reason, version=payload.version, **{name: key})
-    with transaction.atomic():
-        if model is Room:
-            room = actions._load(Room, key, actor, version=payload.version, open_only=False)
-            if room.closed_at is not None:
-                actions._check_room_unique(room)
-        return actions._reopen(
-            model, key, actor=actor, reason=payload.reason, version=payload.version, at=None
-        )
+    action = getattr(actions, f"{name}_reopen")
+    return action(actor=actor, reason=payload.reason, version=payload.version, **{name: str(key)})
 
 
 # --- statistics ---------------------------------------------------------------------------------

@@ -49,11 +49,12 @@ import json
 import math
 import random
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -80,6 +81,9 @@ MAX_PER_GRID = 3_000
 PAUSE_EVERY = 1.0
 PAUSE = 0.1
 LOCK_RETRIES = 5
+#: A transaction writes grids until it holds this many people or took this long.
+BATCH_PEOPLE = 4_000
+BATCH_SECONDS = 0.5
 
 
 def households_per_grid_setting() -> int:
@@ -336,12 +340,15 @@ def names() -> Names:
 # --- synthetic numbers ---------------------------------------------------------------------------
 
 
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
 def id_number(region6: str, birth: date, order: int) -> str:
     """A valid GB 11643 id number: region, birth date, order code (odd for a man), check."""
-    from .validators import id_check_char
-
-    first17 = f"{region6}{birth:%Y%m%d}{order % 1000:03d}"
-    return first17 + id_check_char(first17)
+    first17 = f"{region6}{birth.year:04d}{birth.month:02d}{birth.day:02d}{order % 1000:03d}"
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return first17 + _ID_CHECK[total % 11]
 
 
 def credit_code(rng: random.Random, prefix2: str, region6: str) -> str:
@@ -358,7 +365,9 @@ def credit_code(rng: random.Random, prefix2: str, region6: str) -> str:
 
 
 def mobile(rng: random.Random) -> str:
-    return rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+    random_ = rng.random
+    prefix = MOBILE_PREFIXES[int(random_() * len(MOBILE_PREFIXES))]
+    return f"{prefix}{int(random_() * 10**8):08d}"
 
 
 def landline(rng: random.Random) -> str:
@@ -366,12 +375,41 @@ def landline(rng: random.Random) -> str:
     return f"025{rng.choice('5858')}{rng.randrange(10**7):07d}"
 
 
-def _uuid(rng: random.Random) -> uuid.UUID:
-    return uuid.UUID(int=rng.getrandbits(128), version=4)
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
 
 
-def _weighted(rng: random.Random, options: Sequence[tuple[str, float]]) -> str:
-    return rng.choices([o for o, _ in options], [w for _, w in options])[0]
+def _uuid(rng: random.Random) -> str:
+    """A version-4 UUID from ``rng`` as 32 hex digits (what the bulk writer stores)."""
+    return f"{(rng.getrandbits(128) & _UUID_MASK) | _UUID_V4:032x}"
+
+
+class Choice:
+    """A weighted choice among options, prepared once (``rng.choices`` rebuilds its table)."""
+
+    def __init__(self, options: Iterable[tuple[Any, float]]) -> None:
+        pairs = [(o, float(w)) for o, w in options if w > 0]
+        self.options = [o for o, _ in pairs]
+        self.cumulative = list(itertools.accumulate(w for _, w in pairs))
+        self.total = self.cumulative[-1]
+        self.last = len(self.options) - 1
+
+    def __call__(self, rng: random.Random) -> Any:
+        return self.options[
+            min(bisect.bisect_right(self.cumulative, rng.random() * self.total), self.last)
+        ]
+
+
+_choices: dict[Any, Choice] = {}
+
+
+def _weighted(rng: random.Random, options: Sequence[tuple[Any, float]]) -> Any:
+    """A weighted choice among ``options`` (a module constant or tuple: prepared once)."""
+    key = options if isinstance(options, tuple) else id(options)
+    choice = _choices.get(key)
+    if choice is None:
+        choice = _choices[key] = Choice(options)
+    return choice(rng)
 
 
 # --- the input of one grid -----------------------------------------------------------------------
@@ -428,7 +466,7 @@ def _partner_age(rng: random.Random, age: int, head_is_male: bool) -> int:
 
 
 def _children(rng: random.Random, mother_age: int, *, most: int = 3, oldest: int = 40) -> list[int]:
-    count = rng.choices((1, 2, 3), (0.62, 0.34, 0.04))[0]
+    count = _weighted(rng, ((1, 0.62), (2, 0.34), (3, 0.04)))
     ages = []
     for _ in range(min(count, most)):
         age = mother_age - rng.randint(23, 36)
@@ -478,7 +516,7 @@ def _members(rng: random.Random, kind: str) -> list[tuple[int, str, str]]:
             return people
         people, mother = couple(30, 55, 40)
         people += [(a, child_sex(), "child") for a in _children(rng, mother, oldest=24)]
-        for _ in range(rng.choices((1, 2), (0.55, 0.45))[0]):
+        for _ in range(_weighted(rng, ((1, 0.55), (2, 0.45)))):
             parent_age = min(99, people[0][0] + rng.randint(24, 33))
             people.append((parent_age, f if rng.random() < 0.58 else m, "parent"))
         return people
@@ -502,11 +540,11 @@ def _members(rng: random.Random, kind: str) -> list[tuple[int, str, str]]:
             people = [(_age(rng, 52, 80, 64), f if rng.random() < 0.7 else m, "head")]
         return people + [
             (rng.randint(2, 15), child_sex(), "grandchild")
-            for _ in range(rng.choices((1, 2), (0.6, 0.4))[0])
+            for _ in range(_weighted(rng, ((1, 0.6), (2, 0.4))))
         ]
     if kind == "tenants":
         people = [(_age(rng, 19, 48, 27), m if rng.random() < 0.58 else f, "head")]
-        for _ in range(rng.choices((1, 2, 3), (0.55, 0.33, 0.12))[0]):
+        for _ in range(_weighted(rng, ((1, 0.55), (2, 0.33), (3, 0.12)))):
             people.append((_age(rng, 18, 48, 27), m if rng.random() < 0.58 else f, "tenant"))
         return people
     # young_family
@@ -634,14 +672,25 @@ def _building_rows(ctx: _Ctx, building: BuildingInfo, count: int) -> None:
             _shop(ctx, building, room)
 
 
-def _household_kind(ctx: _Ctx, rented: bool) -> str:
-    weights = dict(ctx.profile.households)
+def _household_kinds(profile: Profile, rented: bool) -> tuple[tuple[str, float], ...]:
+    weights = dict(profile.households)
     if rented:  # rooms let out: tenants and young families rather than the old
         for kind in ("tenants", "young_family", "single"):
             weights[kind] = weights.get(kind, 0.0) * 3 + 0.05
         for kind in ("elderly_couple", "three_generations", "left_behind"):
             weights[kind] = weights.get(kind, 0.0) * 0.25
-    return ctx.rng.choices(list(weights), list(weights.values()))[0]
+    return tuple(weights.items())
+
+
+_kind_choices: dict[tuple[int, bool], Choice] = {}
+
+
+def _household_kind(ctx: _Ctx, rented: bool) -> str:
+    key = (id(ctx.profile), rented)
+    choice = _kind_choices.get(key)
+    if choice is None:
+        choice = _kind_choices[key] = Choice(_household_kinds(ctx.profile, rented))
+    return str(choice(ctx.rng))
 
 
 def _household(ctx: _Ctx, room: int, *, rented: bool) -> None:
@@ -722,10 +771,11 @@ def _person(
     verification: str,
 ) -> None:
     rng = ctx.rng
-    birth = ctx.today - timedelta(days=age * 365 + age // 4 + rng.randrange(365))
+    random_ = rng.random
+    birth = date.fromordinal(ctx.today.toordinal() - age * 365 - age // 4 - int(random_() * 365))
     if birth.year < 1900:
-        birth = date(1900, 1, 1) + timedelta(days=rng.randrange(365))
-    order = rng.randrange(500) * 2 + (1 if sex == "male" else 0)
+        birth = date(1900, 1, 1) + timedelta(days=int(random_() * 365))
+    order = int(random_() * 500) * 2 + (1 if sex == "male" else 0)
     number = id_number(region6, birth, order)
     phone = ""
     if age >= 14 and rng.random() < (0.97 if age < 75 else 0.7):
@@ -979,7 +1029,7 @@ def _components(ctx: _Ctx) -> None:
         import shapely
 
         shapely.prepare(polygon)
-    for category in rng.choices(codes, weights, k=count):
+    for category in rng.choices(codes, weights, k=count) if count else ():
         _w, competent, owner, maintainer = COMPONENTS[category]
         point: tuple[float, float] | None = None
         if ctx.grid.buildings:
@@ -1018,14 +1068,18 @@ def _components(ctx: _Ctx) -> None:
 # --- writing -------------------------------------------------------------------------------------
 
 
+_Convert = Callable[[Any], Any] | None
+
+
 class BulkWriter:
     """Rows (dicts by attribute name) into a model's table: multi-row INSERTs on SQLite, COPY on
     PostgreSQL. Values are written as given (encrypted columns must hold tokens already); a
-    column missing from a row gets the field's (non-callable) default."""
+    column missing from a row gets the field's (non-callable) default; ``constants`` give
+    columns one value for every row (converted once)."""
 
     def __init__(self, *models_: type[models.Model]) -> None:
         self.vendor = connection.vendor
-        self.columns: dict[Any, list[tuple[str, str, Callable[[Any], Any], Any]]] = {}
+        self.columns: dict[Any, list[tuple[str, str, _Convert, Any]]] = {}
         for model in models_:
             cols = []
             for f in model._meta.concrete_fields:
@@ -1037,24 +1091,25 @@ class BulkWriter:
                 cols.append((f.attname, str(f.column), self._converter(f), default))
             self.columns[model] = cols
 
-    def _converter(self, f: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    def _converter(self, f: models.Field[Any, Any]) -> _Convert:
         kind = f.get_internal_type()
-        sqlite = self.vendor == "sqlite"
-        if kind == "DateTimeField" and sqlite:
+        if kind == "JSONField":
+            return lambda v: json.dumps(v, ensure_ascii=False)
+        if self.vendor != "sqlite":
+            return None
+        if kind == "DateTimeField":
             return lambda v: (
                 None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             )
-        if kind == "DateField" and sqlite:
+        if kind == "DateField":
             return lambda v: None if v is None else v.isoformat()
-        if kind == "UUIDField" and sqlite:
-            return lambda v: None if v is None else v.hex
-        if kind == "DecimalField" and sqlite:
+        if kind == "UUIDField":
+            return lambda v: v if v is None or isinstance(v, str) else v.hex
+        if kind == "DecimalField":
             return lambda v: None if v is None else str(v)
-        if kind == "JSONField":
-            return lambda v: json.dumps(v, ensure_ascii=False)
-        if kind == "BooleanField" and sqlite:
+        if kind == "BooleanField":
             return lambda v: int(bool(v))
-        return lambda v: v
+        return None
 
     def reserve_ids(self, model: type[models.Model], count: int) -> list[int]:
         """``count`` new primary keys for ``model`` (inside the writing transaction)."""
@@ -1072,13 +1127,47 @@ class BulkWriter:
             start = int(cursor.fetchone()[0]) + 1
         return list(range(start, start + count))
 
-    def write(self, model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    def _columns(
+        self, model: type[models.Model], rows: list[dict[str, Any]]
+    ) -> list[tuple[str, str, _Convert, Any]]:
+        """The model's columns; without the primary key when the rows bring none (the
+        database numbers them)."""
+        pk = model._meta.pk
+        cols = self.columns[model]
+        if pk is not None and rows and pk.attname not in rows[0]:
+            return [c for c in cols if c[0] != pk.attname]
+        return cols
+
+    def values(
+        self, model: type[models.Model], rows: list[dict[str, Any]], constants: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """The rows as tuples in column order, converted for the database."""
+        cols = self._columns(model, rows)
+        base = {n: d for n, _c, _v, d in cols}
+        for name, _c, conv, _d in cols:
+            if name in constants:
+                base[name] = conv(constants[name]) if conv else constants[name]
+        converted = [(n, conv) for n, _c, conv, _d in cols if conv and n not in constants]
+        getter = itemgetter(*(n for n, _c, _v, _d in cols))
+        out = []
+        for row in rows:
+            merged = base | row
+            for name, conv in converted:
+                if name in row:
+                    merged[name] = conv(row[name])
+            out.append(getter(merged))
+        return out
+
+    def write(
+        self,
+        model: type[models.Model],
+        rows: list[dict[str, Any]],
+        constants: dict[str, Any] | None = None,
+    ) -> None:
         if not rows:
             return
-        cols = self.columns[model]
-        values = [
-            tuple(conv(row.get(name, default)) for name, _c, conv, default in cols) for row in rows
-        ]
+        cols = self._columns(model, rows)
+        values = self.values(model, rows, constants or {})
         names_ = ", ".join(connection.ops.quote_name(c) for _n, c, _v, _d in cols)
         table = connection.ops.quote_name(model._meta.db_table)
         with connection.cursor() as cursor:
@@ -1246,6 +1335,26 @@ def _ensure_component_categories(say: Callable[[str], None]) -> dict[str, int]:
     )
 
 
+def _existing_hashes(hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` are registered id numbers already (one indexed query per 500)."""
+    from .models import Person
+
+    table = connection.ops.quote_name(Person._meta.db_table)
+    taken: set[str] = set()
+    with connection.cursor() as cursor:
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i : i + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            # "NOT (… = '')" lets SQLite use the partial unique index
+            cursor.execute(
+                f"SELECT id_number_hash FROM {table} WHERE id_number_hash IN ({marks}) "  # noqa: S608
+                "AND NOT (id_number_hash = '')",
+                chunk,
+            )
+            taken.update(row[0] for row in cursor.fetchall())
+    return taken
+
+
 class _Loader:
     """Reads a grid's input, writes its rows."""
 
@@ -1343,7 +1452,6 @@ class _Loader:
     def _unique_id_numbers(self, people: list[dict[str, Any]]) -> None:
         """Hash the id numbers; a number already registered (or twice in the grid) gets another
         order code of the same sex until it is free."""
-        from .models import Person
 
         sealer = self.sealer
         for p in people:
@@ -1352,13 +1460,7 @@ class _Loader:
         pending = people
         for round_ in range(1, 21):
             hashes = [p["id_number_hash"] for p in pending]
-            taken: set[str] = set()
-            for i in range(0, len(hashes), 500):
-                taken.update(
-                    Person.objects.filter(id_number_hash__in=hashes[i : i + 500]).values_list(
-                        "id_number_hash", flat=True
-                    )
-                )
+            taken = _existing_hashes(hashes)
             clashes = []
             for p in pending:
                 digest = p["id_number_hash"]
@@ -1428,29 +1530,25 @@ class _Loader:
         household_ids = writer.reserve_ids(Household, len(rows.households))
         person_ids = writer.reserve_ids(Person, len(people))
         for pk, room in zip(room_ids, rows.rooms, strict=True):
-            room.update(stamp, id=pk)
+            room["id"] = pk
         for pk, h in zip(household_ids, rows.households, strict=True):
-            h.update(stamp, id=pk, room_id=room_ids[h["room"]], head_id=person_ids[h["head"]])
+            h.update(id=pk, room_id=room_ids[h["room"]], head_id=person_ids[h["head"]])
+        encrypt, hash_ = sealer.encrypt, sealer.hash
         for pk, p in zip(person_ids, people, strict=True):
             number, phone = p["id_number"], p["phone"]
-            p.update(
-                stamp,
-                id=pk,
-                household_id=household_ids[p["household"]],
-                id_number=sealer.encrypt(number),
-                id_number_mask=mask_id_number(number),
-                phone=sealer.encrypt(phone),
-                phone_hash=sealer.hash(crypto.PHONE, phone),
-                phone_mask=mask_phone(phone),
-            )
+            p["id"] = pk
+            p["household_id"] = household_ids[p["household"]]
+            p["id_number"] = encrypt(number)
+            p["id_number_mask"] = mask_id_number(number)
+            if phone:
+                p["phone"] = encrypt(phone)
+                p["phone_hash"] = hash_(crypto.PHONE, phone)
+                p["phone_mask"] = mask_phone(phone)
         tags = [
             {
-                "created_at": now,
-                "updated_at": now,
                 "person_id": person_ids[index],
                 "tag_type_id": self.tags[tag],
                 "since": since,
-                "note": "",
             }
             for index, tag, since in rows.tags
             if tag in self.tags
@@ -1459,21 +1557,20 @@ class _Loader:
         for o in rows.organisations:
             phone = o["contact_phone"]
             o.update(
-                stamp,
-                contact_phone=sealer.encrypt(phone),
-                contact_phone_hash=sealer.hash(crypto.PHONE, phone),
+                contact_phone=encrypt(phone),
+                contact_phone_hash=hash_(crypto.PHONE, phone),
                 contact_phone_mask=mask_phone(phone),
             )
         components = [c for c in rows.components if c["category"] in self.categories]
         self._component_codes(components, code[:6])
         for c in components:
-            c.update(stamp, category_id=self.categories[c["category"]])
-        writer.write(Room, rows.rooms)
-        writer.write(Household, rows.households)
-        writer.write(Person, people)
-        writer.write(PersonTag, tags)
-        writer.write(Organisation, rows.organisations)
-        writer.write(Component, components)
+            c["category_id"] = self.categories[c["category"]]
+        writer.write(Room, rows.rooms, stamp)
+        writer.write(Household, rows.households, stamp)
+        writer.write(Person, people, stamp)
+        writer.write(PersonTag, tags, {"created_at": now, "updated_at": now, "note": ""})
+        writer.write(Organisation, rows.organisations, stamp)
+        writer.write(Component, components, stamp)
         return {
             "rooms": len(rows.rooms),
             "households": len(rows.households),
@@ -1482,6 +1579,78 @@ class _Loader:
             "organisations": len(rows.organisations),
             "components": len(components),
         }
+
+
+@contextmanager
+def _big_cache() -> Iterator[None]:
+    """On SQLite, a page cache of 256 MB for this connection while it writes: the indexes on
+    random keys (uuids, hashes) then stay in memory."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        before = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA cache_size=-262144")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size={before}")
+
+
+def _run(
+    loader: _Loader,
+    codes: list[str],
+    summary: RegistrySummary,
+    *,
+    today: date | None,
+    pause: bool,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    from gridgov.core.models import Stamp
+
+    total = summary.total
+    counts = summary.counts
+    single_writer = connection.vendor == "sqlite"
+    paused = time.monotonic()
+    index = summary.done
+    while index < total:
+        for attempt in range(LOCK_RETRIES + 1):
+            added: dict[str, int] = {}
+            try:
+                with transaction.atomic():
+                    # a few grids a transaction: fewer commits, still short enough for others
+                    began = time.monotonic()
+                    end = index
+                    while end < total:
+                        code = codes[end] if end < len(codes) else None
+                        for key, value in (loader.load(code, today=today) if code else {}).items():
+                            added[key] = added.get(key, 0) + value
+                        end += 1
+                        if added.get("people", 0) >= BATCH_PEOPLE:
+                            break
+                        if time.monotonic() - began >= BATCH_SECONDS:
+                            break
+                    Stamp.objects.filter(key=DONE_KEY).update(version=end)
+                break
+            except (OperationalError, IntegrityError) as exc:
+                # SQLite: another writer held on too long; anywhere: a concurrent user took a
+                # number (id, credit code, component code) between the check and the write
+                locked = isinstance(exc, OperationalError) and "locked" in str(exc)
+                if not (locked or isinstance(exc, IntegrityError)) or attempt == LOCK_RETRIES:
+                    raise
+                loader.sequences.clear()
+                time.sleep(0.5 * (attempt + 1))
+        for key, value in added.items():
+            counts[key] = counts.get(key, 0) + value
+        summary.grids_added += end - index
+        summary.done = index = end
+        if pause and single_writer and time.monotonic() - paused >= PAUSE_EVERY:
+            time.sleep(PAUSE)
+            paused = time.monotonic()
+        if progress is not None:
+            progress(end, total)
 
 
 def demo_registry(
@@ -1505,7 +1674,6 @@ def demo_registry(
     """
     from gridgov.core.dbstats import database_analyze
     from gridgov.core.demo import DEMO_COMMUNITY, demo_loaded
-    from gridgov.core.models import Stamp
 
     say = log or (lambda line: None)
     per_grid = households_per_grid_setting() if per_grid is None else int(per_grid)
@@ -1557,35 +1725,9 @@ def demo_registry(
         say(f"resuming at grid {done + 1:,} of {total:,}")
     loader = _Loader(seed=seed, per_grid=per_grid, categories=categories)
     summary = RegistrySummary(done=done, total=total, per_grid=per_grid, seed=seed)
-    counts: dict[str, int] = {}
-    single_writer = connection.vendor == "sqlite"
-    paused = time.monotonic()
-    for index in range(done, total):
-        code = codes[index] if index < len(codes) else None
-        for attempt in range(LOCK_RETRIES + 1):
-            try:
-                with transaction.atomic():
-                    added = loader.load(code, today=today) if code else {}
-                    Stamp.objects.filter(key=DONE_KEY).update(version=index + 1)
-                break
-            except (OperationalError, IntegrityError) as exc:
-                # SQLite: another writer held on too long; anywhere: a concurrent user took a
-                # number (id, credit code, component code) between the check and the write
-                locked = isinstance(exc, OperationalError) and "locked" in str(exc)
-                if not (locked or isinstance(exc, IntegrityError)) or attempt == LOCK_RETRIES:
-                    raise
-                loader.sequences.clear()
-                time.sleep(0.5 * (attempt + 1))
-        for key, value in added.items():
-            counts[key] = counts.get(key, 0) + value
-        summary.grids_added += 1
-        summary.done = index + 1
-        if pause and single_writer and time.monotonic() - paused >= PAUSE_EVERY:
-            time.sleep(PAUSE)
-            paused = time.monotonic()
-        if progress is not None:
-            progress(index + 1, total)
-    summary.counts = counts
+    with _big_cache():
+        _run(loader, codes, summary, today=today, pause=pause, progress=progress)
+    counts = summary.counts
     summary.seconds = time.monotonic() - started
     if summary.complete:
         database_analyze()

@@ -110,12 +110,12 @@ def _same(before: Any, after: Any) -> bool:
 
 
 def show_problems(form: forms.Form, exc: DomainError) -> None:
-    """Put the action's ``{field: message}`` problems on the form's fields (the others, and
-    the message itself when no field is named, on the form)."""
+    """Put the action's ``{field: message}`` problems on the form's fields, and its message on
+    the form when no field is named or when it is a conflict (stale version, a duplicate)."""
     detail = exc.detail if isinstance(exc.detail, dict) else {}
     placed = False
     for name, message in detail.items():
-        if not isinstance(message, str):
+        if not isinstance(message, str) or name == "version":
             continue
         if name in ("lon", "lat") and "lat" in form.fields:
             form.add_error("lat", message)
@@ -123,7 +123,7 @@ def show_problems(form: forms.Form, exc: DomainError) -> None:
         elif name in form.fields:
             form.add_error(name, message)
             placed = True
-    if not placed:
+    if not placed or exc.status == 409:  # a conflict names the other record: say it all
         form.add_error(None, exc.message)
 
 
@@ -477,6 +477,7 @@ class CloseForm(forms.Form):
     )
 
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "close_%s")
         super().__init__(*args, **kwargs)
         labels = dict(ClosedReason.choices)
         _set_choices(self.fields["closed_reason"], [(c, labels[c]) for c in CLOSE_REASONS[kind]])
@@ -492,6 +493,10 @@ class ReopenForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "reopen_%s")
+        super().__init__(*args, **kwargs)
+
 
 class TagAddForm(forms.Form):
     tag = forms.ChoiceField(label=_("Tag"))
@@ -499,6 +504,7 @@ class TagAddForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
     def __init__(self, *args: Any, tag_types: Iterable[TagType] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "tag_%s")
         super().__init__(*args, **kwargs)
         _set_choices(self.fields["tag"], [(t.code, t.name) for t in tag_types])
 
@@ -522,6 +528,7 @@ class RevealForm(forms.Form):
     )
 
     def __init__(self, *args: Any, personal: dict[str, Any] | None = None, **kwargs: Any):
+        kwargs.setdefault("auto_id", "reveal_%s")
         super().__init__(*args, **kwargs)
         if personal is not None:
             _set_choices(self.fields["fields_wanted"], list(personal.items()))

@@ -284,7 +284,11 @@ class Person(MaskedPersonalData, RegistryRecord):
         ordering = ["region_code", "name", "pk"]
         verbose_name = _("person")
         verbose_name_plural = _("people")
-        indexes = [models.Index(fields=["region_code", "name"], name="person_region_name")]
+        indexes = [
+            models.Index(fields=["region_code", "name"], name="person_region_name"),
+            # district-wide name search walks names in order and stops after a page
+            models.Index(fields=["name"], name="person_name"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["id_number_hash"],

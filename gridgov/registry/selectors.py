@@ -230,7 +230,9 @@ def people_search(actor: Any, q: str, *, include_closed: bool = False) -> QueryS
         return qs.none()
     kind = search_kind(text)
     if kind == crypto.ID_NUMBER:
-        return qs.filter(id_number_hash=crypto.lookup_hash(crypto.ID_NUMBER, text))
+        # repeat the unique index's condition (non-empty) so SQLite uses that partial index
+        digest = crypto.lookup_hash(crypto.ID_NUMBER, text)
+        return qs.filter(id_number_hash=digest).exclude(id_number_hash="")
     if kind == crypto.PHONE:
         return qs.filter(phone_hash=crypto.lookup_hash(crypto.PHONE, text))
     return qs.filter(name__contains=text).order_by("name", "pk")

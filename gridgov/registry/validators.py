@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 
@@ -124,7 +125,7 @@ def check_id_number(
             _("The id number starts with %(code)s, which is no province code.") % {"code": s[:2]},
         )
     birth = _birth_date(s[6:14])
-    today = today or date.today()
+    today = today or timezone.localdate()
     if birth is None or birth > today or birth.year < ID_MIN_YEAR:
         raise FieldProblem(
             field,

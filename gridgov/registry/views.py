@@ -253,13 +253,12 @@ def _grouped(qs: QuerySet[Any], codes: list[str]) -> dict[str, int]:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """My grids: the grids in the user's scope with their buildings, households and people;
-    a user with one grid goes straight to it."""
+    a user with one grid goes straight to it. Users whose roles see no base data get a note
+    (like the case screens: every logged-in user may open the page, it shows what they hold)."""
     user = current_user(request)
     scope = selectors.registry_scope(user)
     if scope.is_empty:
-        return _error_page(
-            request, PermissionDenied(_("your roles do not give access to base data"))
-        )
+        return render(request, "registry/no_access.html")
     grids = Region.objects.filter(level=Level.GRID).filter(scope.q("code")).order_by("code")
     page = Paginator(grids, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
@@ -274,7 +273,7 @@ def home(request: HttpRequest) -> HttpResponse:
         g.household_count = households.get(g.code, 0)  # type: ignore[attr-defined]
         g.people_count = people.get(g.code, 0)  # type: ignore[attr-defined]
     # buildings outside every grid are kept in their community
-    outside: list[dict[str, Any]] = list(
+    counted = (
         selectors.buildings_visible_to(user)
         .annotate(code_length=Length("region_code"))
         .filter(code_length=12)
@@ -283,6 +282,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("pk"))
         .order_by("region_code")[:100]
     )
+    outside = [{"region_code": row["region_code"], "n": row["n"]} for row in counted]
     names = dict(
         Region.objects.filter(code__in=[o["region_code"] for o in outside]).values_list(
             "code", "name"
@@ -460,6 +460,7 @@ def _care_count(members: list[Person]) -> int:
     )
 
 
+@never_cache
 @login_required
 @require_GET
 def household(request: HttpRequest, key: UUID) -> HttpResponse:
@@ -499,6 +500,11 @@ def household(request: HttpRequest, key: UUID) -> HttpResponse:
 # --- people -------------------------------------------------------------------------------------
 
 
+def _may_reveal(user: User, person: Person) -> bool:
+    """Whether the reveal form is offered (``personal_reveal`` checks it again)."""
+    return clearance_of(user)[1] and reveal_scope(user).covers(person.region_code)
+
+
 def _person_context(
     request: HttpRequest, user: User, person: Person, **extra: Any
 ) -> dict[str, Any]:
@@ -510,8 +516,7 @@ def _person_context(
         for t in selectors.tag_types_visible_to(user)
         if t.pk not in present and t.applies_to == TagAppliesTo.PERSON
     ]
-    _level, may_reveal = clearance_of(user)
-    may_reveal = may_reveal and reveal_scope(user).covers(person.region_code)
+    may_reveal = _may_reveal(user, person)
     household = person.household
     room = household.room if household is not None else None
     personal = {}
@@ -561,6 +566,10 @@ def person_reveal(request: HttpRequest, key: UUID) -> HttpResponse:
         record = selectors.person_open(user, key, channel=Channel.WEB, screen=screen)
     except DomainError as exc:
         return _error_page(request, exc)
+    if not _may_reveal(user, record):
+        refusal = _("you may not reveal personal data here: ask an administrator for the clearance")
+        context = _person_context(request, user, record, reveal_error=refusal)
+        return render(request, "registry/person.html", context, status=403)
     personal = {"id_number": _("Id number"), "phone": _("Phone")}
     form = RevealForm(request.POST, personal=personal)
     if not form.is_valid():
@@ -576,6 +585,9 @@ def person_reveal(request: HttpRequest, key: UUID) -> HttpResponse:
             channel=Channel.WEB,
             screen=screen,
         )
+    except PermissionDenied as exc:
+        context = _person_context(request, user, record, reveal_error=exc.message)
+        return render(request, "registry/person.html", context, status=exc.status)
     except DomainError as exc:
         show_problems(form, exc)
         context = _person_context(request, user, record, reveal_form=form, reveal_open=True)
@@ -594,6 +606,10 @@ def _back_to(request: HttpRequest, name: str, key: UUID) -> HttpResponse:
 @require_POST
 def person_tag_add(request: HttpRequest, key: UUID) -> HttpResponse:
     user = current_user(request)
+    try:
+        selectors.person_get(user, key)
+    except DomainError as exc:
+        return _error_page(request, exc)
     form = TagAddForm(request.POST, tag_types=selectors.tag_types_visible_to(user))
     if not form.is_valid():
         messages.error(request, _("Choose a tag you may set."))
@@ -619,6 +635,10 @@ def person_tag_add(request: HttpRequest, key: UUID) -> HttpResponse:
 @require_POST
 def person_tag_remove(request: HttpRequest, key: UUID, tag: str) -> HttpResponse:
     user = current_user(request)
+    try:
+        selectors.person_get(user, key)
+    except DomainError as exc:
+        return _error_page(request, exc)
     form = TagRemoveForm(request.POST)
     form.is_valid()
     try:
@@ -1233,9 +1253,7 @@ def statistics(request: HttpRequest) -> HttpResponse:
     with the same figures in tables."""
     user = current_user(request)
     if selectors.registry_scope(user).is_empty:
-        return _error_page(
-            request, PermissionDenied(_("your roles do not give access to base data"))
-        )
+        return render(request, "registry/no_access.html")
     code = (request.GET.get("region") or "").strip()[:15]
     try:
         figures = registry_stats(user, code)

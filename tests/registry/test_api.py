@@ -382,4 +382,16 @@ def test_the_openapi_document_describes_the_registry_and_privacy_routes(world: W
         p for p in paths["/api/v1/registry/people"]["get"]["parameters"] if p["name"] == "limit"
     )
     assert limit["schema"]["maximum"] == 200
+    for path, item in paths.items():
+        if not path.startswith(("/api/v1/registry", "/api/v1/privacy")):
+            continue
+        for method, op in item.items():
+            keys = [p["name"] for p in op.get("parameters", [])]
+            assert (method == "get") is ("Idempotency-Key" not in keys), (method, path)
+    operation_ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    schemas = spec.json()["components"]["schemas"]
+    for name in ("PersonOut", "PersonDetail", "OrganisationOut", "HistoryOut"):
+        fields = set(schemas[name]["properties"])
+        assert not fields & {"id_number", "phone", "contact_phone"}, name
     assert Client().get("/api/docs", follow=True).status_code == 200

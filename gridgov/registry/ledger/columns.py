@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from gridgov.registry.validators import FieldProblem
 
@@ -223,14 +223,14 @@ def _key(value: str) -> str:
     return normalise_header(value)
 
 
-def _choice(value: str, table: dict[str, str], field: str, message: str) -> str:
+def _choice(value: str, table: dict[str, str], field: str) -> str:
     text = (value or "").strip()
     if not text:
         return ""
-    key = _key(text)
-    if key in table:
-        return table[key]
-    raise FieldProblem(field, "choice", message % {"value": text})
+    code = table.get(_key(text))
+    if code is None:
+        raise FieldProblem(field, "choice", str(_UNKNOWN[field]) % {"value": text})
+    return code
 
 
 def _table(entries: dict[str, str]) -> dict[str, str]:
@@ -253,7 +253,7 @@ _SEX = _table(
 _PERSON_TYPE = _table(
     {
         "registered": (
-            "户籍|户籍人口|户籍人员|本地户籍|常住户籍|常住户籍人口|本地人口|本地|户籍居民|local|resident|"
+            "户籍|户籍人口|户籍人员|本地户籍|常住户籍|常住户籍人口|本地人口|本地|户籍居民|local|"
             "registered resident"
         ),
         "floating": (
@@ -314,49 +314,44 @@ _VERIFICATION = _table(
 )
 
 
+_UNKNOWN = {
+    "sex": gettext_lazy("“%(value)s” is not a known sex (write 男 or 女)."),
+    "person_type": gettext_lazy(
+        "“%(value)s” is not a known person type (registered, floating or overseas)."
+    ),
+    "relation": gettext_lazy("“%(value)s” is not a known relation to the head of the household."),
+    "room_use": gettext_lazy(
+        "“%(value)s” is not a known room use (self-occupied, rented, vacant or business)."
+    ),
+    "verification": gettext_lazy(
+        "“%(value)s” is not a known verification status (verified, unverified or doubtful)."
+    ),
+}
+
+
 def parse_sex(value: str) -> str:
     """male / female / unknown from 男, 女, M, F, male … (GB/T 2261.1 codes 1, 2, 0, 9 too)."""
-    return _choice(value, _SEX, "sex", _("“%(value)s” is not a known sex (write 男 or 女)."))
+    return _choice(value, _SEX, "sex")
 
 
 def parse_person_type(value: str) -> str:
     """registered / floating / overseas from 户籍人口, 流动人口, 境外人员 …"""
-    return _choice(
-        value,
-        _PERSON_TYPE,
-        "person_type",
-        _("“%(value)s” is not a known person type (registered, floating or overseas)."),
-    )
+    return _choice(value, _PERSON_TYPE, "person_type")
 
 
 def parse_relation(value: str) -> str:
     """The relation to the head of the household from 户主, 配偶, 儿子, 租户 …"""
-    return _choice(
-        value,
-        _RELATION,
-        "relation",
-        _("“%(value)s” is not a known relation to the head of the household."),
-    )
+    return _choice(value, _RELATION, "relation")
 
 
 def parse_room_use(value: str) -> str:
     """self_occupied / rented / vacant / business from 自住, 出租, 空置, 经营 …"""
-    return _choice(
-        value,
-        _ROOM_USE,
-        "room_use",
-        _("“%(value)s” is not a known room use (self-occupied, rented, vacant or business)."),
-    )
+    return _choice(value, _ROOM_USE, "room_use")
 
 
 def parse_verification(value: str) -> str:
     """verified / unverified / doubtful from 已核实, 未核实, 存疑 …"""
-    return _choice(
-        value,
-        _VERIFICATION,
-        "verification",
-        _("“%(value)s” is not a known verification status (verified, unverified or doubtful)."),
-    )
+    return _choice(value, _VERIFICATION, "verification")
 
 
 _TAG_SEPARATORS = re.compile(r"[,，、;；/|\s]+")

@@ -17,12 +17,17 @@ spaces stripped, a leading apostrophe and an ="…" wrapper removed.
 
 Formats:
 
-- .xlsx — openpyxl in read-only mode streams the sheet (a 1,000,000-row sheet is never loaded
-  whole). Before openpyxl sees it, the zip's directory is checked: a workbook part must be
-  there, nothing encrypted, and the sizes unpacked must stay under a limit (``unpacked_limit``)
-  so that a zip bomb is refused without being unpacked. Read-only mode knows nothing of merged
-  cells: the header row is the first row where most cells are non-empty text, and the row below
-  (sub-headers under a merged group) or above (group titles) is joined when it looks like one.
+- .xlsx — streamed by this module's own reader (``_XlsxSource``), never loaded whole: the
+  sheet's XML is read in 32 KiB pieces, as Excel, WPS, LibreOffice, openpyxl and xlsxwriter
+  write it with regular expressions, anything unusual (prefixed names, comments, CDATA) with
+  expat from where the fast path stopped; a large shared-string table moves to a memory-mapped
+  file. (openpyxl's read-only mode streams too, but without lxml it reads some 35,000 cells a
+  second and keeps every shared string in the heap.) Before anything is unpacked, the zip's
+  directory is checked: a workbook part must be there, nothing encrypted, and the sizes
+  unpacked must stay under a limit (``unpacked_limit``), so a zip bomb is refused unopened.
+  Merged cells are not read: the header row is the first row where most cells are non-empty
+  text, and the row below (sub-headers under a merged group) or above (group titles) is joined
+  when it looks like one.
 - .xls — python-calamine (BIFF files are at most 65,536 rows).
 - .csv — streamed. Encoding: a byte order mark, else strict UTF-8 on the first 64 KiB that holds
   a non-ASCII byte, else GB18030 (a superset of GBK and GB2312); neither is an error. The
@@ -68,6 +73,8 @@ UNPACKED_FLOOR_MB = 100
 #: …but never to more than ``GRIDGOV_LEDGER_MAX_UNPACKED_MB`` (this default).
 MAX_UNPACKED_MB = 2048
 MAX_ZIP_MEMBERS = 10_000
+#: Bytes of a worksheet's XML parsed at a time.
+PIECE_BYTES = 32 * 1024
 #: Shared strings kept in a Python list before the table moves to a memory-mapped file.
 SHARED_STRINGS_IN_MEMORY = 50_000
 #: CSV: how far to look for the first non-ASCII byte before deciding the encoding.
@@ -98,7 +105,7 @@ class LedgerFileError(DomainError):
 # --------------------------------------------------------------------------- cell text
 
 
-_PLAIN_EDGES = frozenset(" \t\r\n\v\f\u3000\xa0\u200b\ufeff'=")
+_PLAIN_EDGES = frozenset(" \t\r\n\v\f\x85\xa0\u2002\u2003\u2009\u200b\u202f\u3000\ufeff'=")
 
 
 def clean_text(value: str) -> str:
@@ -352,7 +359,7 @@ class _SharedStrings:
         self._pending_text.append(data)
         self._end += len(data)
         self._pending.append(self._end)
-        if len(self._pending) >= 65536:
+        if len(self._pending) >= 4096:
             self._flush()
 
     def _spill(self) -> None:
@@ -517,7 +524,7 @@ def _plain_pieces(stream: IO[bytes], root: str, split: str) -> Iterator[str]:
     buffer = ""
     first = True
     while True:
-        chunk = stream.read(HEAD_BYTES)
+        chunk = stream.read(PIECE_BYTES)
         buffer += decoder.decode(chunk, final=not chunk)
         if first:
             first = False
@@ -551,21 +558,24 @@ def _plain_shared_strings(stream: IO[bytes], strings: _SharedStrings) -> None:
             raise _NotPlain
 
 
-def _plain_rows(stream: IO[bytes], context: _CellContext) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) of a worksheet, or ``_NotPlain`` at the first cell not in the
-    common form (the caller then reads on with expat)."""
+def _plain_rows(stream: IO[bytes], context: _CellContext, given: list[int]) -> Iterator[list[str]]:
+    """The rows of a worksheet from row 1 on (blank ones included), or ``_NotPlain`` at the
+    first piece not in the common form; ``given[0]`` counts the rows given so far, for the
+    caller to read on with expat from there."""
     strings, dates = context.strings, context.dates
+    width = 0  # the last row's width: a new row starts that wide
     for piece in _plain_pieces(stream, "worksheet", "<row"):
         cells = _CELLS.findall(piece)
         if len(cells) != piece.count("<c ") + piece.count("<c>") + piece.count("<c/>"):
             raise _NotPlain
-        number = 0
+        digits = ""
         row: list[str] = []
-        for letters, digits, style, kind, v, inline, body in cells:
-            if digits != number:
-                if number:
-                    yield int(number), row
-                number, row = digits, []
+        for letters, row_digits, style, kind, v, inline, body in cells:
+            if row_digits != digits:
+                if digits:
+                    yield from _in_place(row, int(digits), given)
+                    width = len(row)
+                digits, row = row_digits, [""] * width
             if kind == "s":
                 try:
                     value = clean_text(strings[int(v)])
@@ -597,17 +607,27 @@ def _plain_rows(stream: IO[bytes], context: _CellContext) -> Iterator[tuple[int,
                 if column >= len(row):
                     row.extend([""] * (column + 1 - len(row)))
                 row[column] = value
-        if number:
-            yield int(number), row
+        if digits:
+            yield from _in_place(row, int(digits), given)
+            width = len(row)
+
+
+def _in_place(row: list[str], number: int, given: list[int]) -> Iterator[list[str]]:
+    """Blank rows up to row ``number``, then the row; a row out of order is dropped."""
+    while given[0] + 1 < number:
+        given[0] += 1
+        yield []
+    if given[0] + 1 == number:
+        given[0] += 1
+        yield row
 
 
 class _XlsxSource(_Source):
-    """A streaming reader of the worksheets of an xlsx (SpreadsheetML) file.
+    """The worksheets of an xlsx (SpreadsheetML) file, streamed (see the module docstring).
 
-    A small expat parser instead of openpyxl: openpyxl's read-only mode streams too, but
-    without lxml it reads about 35,000 cells a second and builds its shared-string table
-    in the Python heap; this reads the sheet's XML in 64 KiB pieces at several times the
-    speed, and keeps a large string table in a memory-mapped file (``_SharedStrings``).
+    Workbook, relationships and styles are small parts read with ElementTree; the sheet and the
+    shared strings go through the fast path (``_plain_rows``, ``_plain_shared_strings``) and,
+    when that meets XML it does not read, through expat (``_SheetHandler``).
     """
 
     kind = "xlsx"
@@ -667,8 +687,10 @@ class _XlsxSource(_Source):
     def _xml(self, part: str) -> Any:
         from xml.etree import ElementTree
 
-        with self.archive.open(self._member(part)) as stream:
-            return ElementTree.parse(stream).getroot()  # noqa: S314 - expat refuses entity bombs
+        data = self.archive.read(self._member(part))
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise ValueError("a document type declaration")  # OOXML has none
+        return ElementTree.fromstring(data)  # noqa: S314 - no DTD, so no entity to expand
 
     def _relationships(self, part: str) -> dict[str, tuple[str, str]]:
         folder, _sep, base = part.rpartition("/")
@@ -785,17 +807,10 @@ class _XlsxSource(_Source):
             self._date_styles,
             date(1904, 1, 1) if self._date1904 else None,
         )
-        expected = 1  # the number of the next row to give
+        given = [0]  # rows given so far
         try:
             with self.archive.open(member) as stream:
-                for number, row in _plain_rows(stream, context):
-                    if number < expected:
-                        continue  # a row out of order: the first one stands
-                    while expected < number:
-                        expected += 1
-                        yield []
-                    expected += 1
-                    yield row
+                yield from _plain_rows(stream, context, given)
             return
         except _NotPlain:
             pass  # read it again with expat, from where the plain path stopped
@@ -806,13 +821,7 @@ class _XlsxSource(_Source):
             self.archive, member, handler.start, handler.end, handler.text, self.name
         ):
             for number, row in handler.done:
-                if number < expected:
-                    continue
-                while expected < number:
-                    expected += 1
-                    yield []
-                expected += 1
-                yield row
+                yield from _in_place(row, number, given)
             handler.done.clear()
 
     def close(self) -> None:
@@ -889,6 +898,10 @@ class _SheetHandler:
             self.parts.append(data)
 
 
+def _no_doctype(*args: object) -> None:
+    raise ValueError("a document type declaration")
+
+
 def _parse_member(
     archive: zipfile.ZipFile,
     member: str,
@@ -900,6 +913,7 @@ def _parse_member(
     """Feed a zip member to expat in 64 KiB pieces, yielding after each piece."""
     parser = expat.ParserCreate()
     parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _no_doctype  # OOXML has none: no entity to expand
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
@@ -952,8 +966,10 @@ def _serial_text(serial: float, kind: str, epoch: date | None) -> str:
     if seconds >= 86400:
         whole, seconds = whole + 1, 0
     moment = time(seconds // 3600, seconds // 60 % 60, seconds % 60)
-    if kind == "time" and whole == 0:
-        return moment.isoformat()
+    if whole == 0 and epoch is None:
+        return moment.isoformat()  # a time of day (Excel's day 0 is no date)
+    if whole < 0:
+        return number_text(serial)
     try:
         if epoch is not None:
             day = epoch + timedelta(days=whole)
@@ -963,9 +979,13 @@ def _serial_text(serial: float, kind: str, epoch: date | None) -> str:
             day = date(1899, 12, 30) + timedelta(days=whole)
     except OverflowError:
         return number_text(serial)
-    if whole < 1 and epoch is None:
-        return number_text(serial)
     return cell_text(datetime.combine(day, moment))
+
+
+def _encrypted_package(fh: IO[bytes]) -> bool:
+    """An OLE2 file holding an encrypted Office document (how Excel saves a password)."""
+    fh.seek(0)
+    return "EncryptedPackage".encode("utf-16-le") in fh.read(64 * 2**20)
 
 
 class _CalamineSource(_Source):
@@ -978,6 +998,11 @@ class _CalamineSource(_Source):
         try:
             self.workbook = CalamineWorkbook.from_filelike(fh)
         except Exception:
+            if _encrypted_package(fh):
+                raise LedgerFileError(
+                    _("%(name)s is encrypted; remove the password and upload it again.")
+                    % {"name": name}
+                ) from None
             raise _unreadable(name) from None
         sheets = [m for m in self.workbook.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
         self.sheet_names = [m.name for m in sheets]
@@ -1008,6 +1033,8 @@ class _CsvSource(_Source):
         self.name = name
         self.encoding, sample = detect_encoding(fh, name)
         self.delimiter = sniff_delimiter(sample)
+        # Lines ended by CR alone ("CSV (Macintosh)") need the text layer's universal newlines.
+        self._cr_lines = "\r" in sample and "\n" not in sample
         self.sheet_names = [""]
         self.visible = [""]
 
@@ -1015,7 +1042,7 @@ class _CsvSource(_Source):
         self.fh.seek(0)
         buffered = io.BufferedReader(_Borrowed(self.fh), buffer_size=256 * 1024)
         lines: Iterator[str]
-        if self.encoding.startswith("utf-16") or self.encoding.startswith("utf-32"):
+        if self._cr_lines or self.encoding.startswith(("utf-16", "utf-32")):
             text = io.TextIOWrapper(buffered, encoding=self.encoding, errors="strict", newline="")
             lines = iter(text)
         else:
@@ -1095,7 +1122,9 @@ def sniff_delimiter(sample: str) -> str:
     best, best_score = ",", (False, 0.0, 0)
     for delimiter in DELIMITERS:
         try:
-            rows = [r for r in csv.reader(io.StringIO(complete), delimiter=delimiter)][:50]
+            rows = [r for r in csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)][
+                :50
+            ]
         except csv.Error:
             continue
         counts = [len(r) for r in rows if any(c.strip() for c in r)]
@@ -1267,12 +1296,17 @@ class LedgerReader:
         rows = self._source.iter_rows(self.sheet_name)
         try:
             for number, row in enumerate(rows, 1):
-                if number < self.first_data_row or not any(row):
+                if number < self.first_data_row:
                     continue
-                values = _padded(row, width)
-                if values == self._header_cells:  # the header repeated (printed page by page)
+                # Each source gives a new list per row: it is padded or cut in place. (Cells
+                # right of the last header column were blank in the rows the width came from.)
+                if len(row) < width:
+                    row.extend([""] * (width - len(row)))
+                elif len(row) > width:
+                    del row[width:]
+                if not any(row) or row == self._header_cells:  # blank, or the header repeated
                     continue
-                yield number, values
+                yield number, row
         finally:
             close = getattr(rows, "close", None)
             if close is not None:

@@ -1,19 +1,16 @@
-"""Writes tests/registry/data/ledger.xls (BIFF8) with xlwt 1.3.0, run outside the project venv."""
+"""Writes ledger.xls (Excel 97, BIFF8) beside this file, for test_ledger_readers.py.
+
+The project reads .xls but never writes it, so xlwt is no dependency: run this with any Python
+that has xlwt 1.3 (``python -m venv /tmp/xls && /tmp/xls/bin/pip install xlwt``).
+"""
 
 import datetime
+from pathlib import Path
+
 import xlwt
 
-wb = xlwt.Workbook(encoding="utf-8")
-notes = wb.add_sheet("说明")
-notes.write(0, 0, "本表为测试用台账")
-ws = wb.add_sheet("实有人口")
-date_style = xlwt.easyxf(num_format_str="YYYY-MM-DD")
-ws.write_merge(0, 0, 0, 6, "幸福社区实有人口台账")
-for col, title in enumerate(
-    ["序号", "姓名", "性别", "公民身份号码", "联系电话", "出生日期", "人员类型"]
-):
-    ws.write(1, col, title)
-rows = [
+TITLES = ["序号", "姓名", "性别", "公民身份号码", "联系电话", "出生日期", "人员类型"]
+ROWS = [
     (1, "张三", "男", "11010519491231002X", 13812345678, datetime.date(1949, 12, 31), "户籍人口"),
     (
         2,
@@ -25,10 +22,25 @@ rows = [
         "流动人口",
     ),
 ]
-for r, row in enumerate(rows, start=2):
-    for c, value in enumerate(row):
-        if isinstance(value, datetime.date):
-            ws.write(r, c, value, date_style)
-        else:
-            ws.write(r, c, value)
-wb.save("/work/main/tests/registry/data/ledger.xls")
+
+
+def main() -> None:
+    workbook = xlwt.Workbook(encoding="utf-8")
+    notes = workbook.add_sheet("说明")
+    notes.write(0, 0, "本表为测试用台账")
+    sheet = workbook.add_sheet("实有人口")
+    day = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    sheet.write_merge(0, 0, 0, len(TITLES) - 1, "幸福社区实有人口台账")
+    for column, title in enumerate(TITLES):
+        sheet.write(1, column, title)
+    for row, values in enumerate(ROWS, start=2):
+        for column, value in enumerate(values):
+            if isinstance(value, datetime.date):
+                sheet.write(row, column, value, day)
+            else:
+                sheet.write(row, column, value)
+    workbook.save(str(Path(__file__).with_name("ledger.xls")))
+
+
+if __name__ == "__main__":
+    main()

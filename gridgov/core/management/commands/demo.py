@@ -1,4 +1,5 @@
-"""``gridgov demo``: load the demo district (Nanjing Qixia) and its case history; its logins."""
+"""``gridgov demo``: load the demo district (Nanjing Qixia), its residents (base data) and its case
+history; its logins."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from gridgov.core.errors import DomainError
 
 #: Print the history's progress every this many cases.
 PROGRESS_EVERY = 500
+#: Print the demo residents' progress at most this often.
+REGISTRY_PROGRESS_SECONDS = 5.0
 
 
 class _Stop(Exception):
-    """Ctrl-C or SIGTERM: stop after the case being written (the next run continues)."""
+    """Ctrl-C or SIGTERM: stop after the case (or grids) being written (the next run
+    continues)."""
 
 
 class Command(BaseCommand):
@@ -63,6 +67,39 @@ class Command(BaseCommand):
             default=True,
             help="also load the case history after loading the district, and finish a stopped "
             "one (default: yes; `gridgov serve` loads it in the background instead)",
+        )
+        p.add_argument(
+            "--registry",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also load the demo residents, organisations and components after loading the "
+            "district, and finish a stopped run (default: yes; `gridgov serve` loads them in the "
+            "background instead)",
+        )
+        r = sub.add_parser(
+            "registry",
+            help="add the demo residents, organisations and components (resumes a stopped run)",
+            description=(
+                "Fill the demo district's grids with base data: rooms, households and people "
+                "(synthetic names and valid id numbers, an age structure that fits each area), "
+                "care and key-person tags, organisations and city components. Deterministic "
+                "for a seed; progress is saved after every few grids, so a stopped run "
+                "continues where it stopped, and a complete run adds nothing."
+            ),
+        )
+        r.add_argument(
+            "--households-per-grid",
+            type=int,
+            default=None,
+            metavar="N",
+            help="households per grid (default GRIDGOV_DEMO_HOUSEHOLDS_PER_GRID, 300; 0: none)",
+        )
+        r.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            metavar="S",
+            help="random seed of the residents (default: the demo district's seed)",
         )
         h = sub.add_parser(
             "history",
@@ -112,6 +149,8 @@ class Command(BaseCommand):
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
+            if options["registry"] and (result.loaded or _registry_due()):
+                self._registry(per_grid=None, seed=None)
             stored = history_state()
             resume = stored is not None and stored["done"] < stored["cases"]
             if options["history"] and (result.loaded or resume):
@@ -122,6 +161,9 @@ class Command(BaseCommand):
             return
         if options["subcommand"] == "history":
             self._history(cases=options["cases"], days=options["days"], seed=options["seed"])
+            return
+        if options["subcommand"] == "registry":
+            self._registry(per_grid=options["households_per_grid"], seed=options["seed"])
             return
         self.stdout.write(demo.accounts_table(demo.demo_accounts()))
 
@@ -170,3 +212,54 @@ class Command(BaseCommand):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _registry(self, *, per_grid: int | None, seed: int | None) -> None:
+        from gridgov.registry.demo import demo_registry, registry_state
+
+        stopping = False
+        started = time.monotonic()
+        stored = registry_state()
+        first = stored["done"] if stored else 0
+        current = [first]
+        last = [time.monotonic()]
+
+        def on_signal(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        def progress(done: int, total: int) -> None:
+            current[0] = done
+            now = time.monotonic()
+            if now - last[0] >= REGISTRY_PROGRESS_SECONDS or done == total:
+                last[0] = now
+                rate = (done - first) / (now - started) if now > started else 0.0
+                eta = (total - done) / rate if rate else 0.0
+                self.stdout.write(
+                    f"demo residents: {done:,} of {total:,} grids ({rate:.1f} grids/s, "
+                    f"about {eta / 60:.0f} min to go)"
+                )
+                self.stdout.flush()
+            if stopping:
+                raise _Stop
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            demo_registry(per_grid=per_grid, seed=seed, progress=progress, log=self.stdout.write)
+        except _Stop:
+            self.stdout.write(
+                f"demo residents stopped after grid {current[0]:,}; run `gridgov demo registry` "
+                "to continue"
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _registry_due() -> bool:
+    """A stored run of the demo residents that has not finished."""
+    from gridgov.registry.demo import registry_state
+
+    stored = registry_state()
+    return stored is not None and stored["done"] < stored["grids"]

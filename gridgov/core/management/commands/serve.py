@@ -2,8 +2,9 @@
 
 Migrates, collects static files, loads the demo district (once), then runs the production web
 server (gunicorn) and the background worker side by side until Ctrl-C, which stops both. The
-demo's case history (``gridgov demo history``) loads in a third process beside them, so the site
-answers at once; Ctrl-C stops it too, and the next start continues it.
+demo's case history (``gridgov demo history``) and its residents (``gridgov demo registry``) load
+in processes beside them, so the site answers at once; Ctrl-C stops them too, and the next start
+continues them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import connection
 from gridgov.core.env import env_bool, env_int, env_str
 
 HISTORY = "demo history"
+REGISTRY = "demo registry"
 
 
 def _lower_priority() -> None:
@@ -47,7 +49,14 @@ class Command(BaseCommand):
         self.stdout.write(f"database ready ({connection.vendor})")
         if not options["no_demo"]:
             try:
-                call_command("demo", "load", "--no-accounts", "--no-history", stdout=self.stdout)
+                call_command(
+                    "demo",
+                    "load",
+                    "--no-accounts",
+                    "--no-history",
+                    "--no-registry",
+                    stdout=self.stdout,
+                )
             except CommandError as exc:
                 self.stderr.write(f"the demo district was not loaded: {exc}")
         procs = self._start(options)
@@ -59,10 +68,35 @@ class Command(BaseCommand):
         )
         if not options["no_demo"]:
             call_command("demo", "accounts", stdout=self.stdout)
+            registry = self._start_registry()
+            if registry is not None:
+                procs.append(registry)
             history = self._start_history()
             if history is not None:
                 procs.append(history)
         self._wait(procs)
+
+    def _start_registry(self) -> tuple[str, subprocess.Popen[bytes]] | None:
+        """Load (or continue) the demo residents in a child process, when they are due."""
+        from gridgov.core.demo import demo_loaded
+        from gridgov.registry.demo import households_per_grid_setting, registry_state
+
+        if demo_loaded() is None:
+            return None
+        stored = registry_state()
+        if stored is None and households_per_grid_setting() <= 0:
+            return None
+        if stored is not None and stored["done"] >= stored["grids"]:
+            return None
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
+        argv = [sys.executable, "-m", "gridgov", "demo", "registry"]
+        proc = subprocess.Popen(argv, env=env, preexec_fn=_lower_priority)  # noqa: S603
+        self.stdout.write(
+            "loading the demo residents in the background"
+            + (f" (from grid {stored['done'] + 1:,} of {stored['grids']:,})" if stored else "")
+            + "; Ctrl-C stops it and the next start continues it."
+        )
+        return (REGISTRY, proc)
 
     def _start_history(self) -> tuple[str, subprocess.Popen[bytes]] | None:
         """Load (or continue) the demo case history in a child process, when it is due."""
@@ -131,7 +165,7 @@ class Command(BaseCommand):
                 code = p.poll()
                 if code is None:
                     continue
-                if name == HISTORY:  # optional: the site goes on without it
+                if name in (HISTORY, REGISTRY):  # optional: the site goes on without them
                     if code:
                         self.stderr.write(f"the {name} loader exited ({code}); the site goes on")
                     procs.remove((name, p))

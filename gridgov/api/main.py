@@ -121,6 +121,9 @@ def register_routers() -> None:
     api.add_router("/accounts", accounts_router, tags=["accounts"])
     api.add_router("/core", core_router, tags=["calendar"])
     api.add_router("/notifications", notifications_router, tags=["notifications"])
+    api.add_router(
+        "/registry/ledger", "gridgov.registry.api_ledger.router", tags=["registry ledger"]
+    )
     api.add_router("/registry", "gridgov.registry.api.router", tags=["registry"])
     api.add_router("/privacy", "gridgov.privacy.api.router", tags=["privacy"])
 

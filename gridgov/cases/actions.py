@@ -519,41 +519,12 @@ def report_write(plan: ReportPlan) -> ReportRows:
     return rows
 
 
-def case_report(
-    *,
-    actor: User,
-    category: Category | str,
-    description: str,
-    lat: float,
-    lon: float,
-    crs: str = "wgs84",
-    address: str = "",
-    urgency: str = Urgency.NORMAL,
-    attributes: dict[str, Any] | None = None,
-    photos: Sequence[StoredPhoto] = (),
-    source: str | None = None,
-    reporter_name: str = "",
-    reporter_phone: str = "",
-    at: datetime | None = None,
-) -> Case:
-    """Report a problem: the case gets its number, grid, suggested unit and first clock."""
-    plan = report_plan(
-        actor=actor,
-        category=category,
-        description=description,
-        lat=lat,
-        lon=lon,
-        crs=crs,
-        address=address,
-        urgency=urgency,
-        attributes=attributes,
-        photos=photos,
-        source=source,
-        reporter_name=reporter_name,
-        reporter_phone=reporter_phone,
-        at=at,
-    )
-    return report_write(plan).case
+def case_report(**report: Any) -> Case:
+    """Report a problem: the case gets its number, grid, suggested unit and first clock.
+
+    Takes ``report_plan``'s keywords; plans and writes in one go (one transaction when the
+    caller has one open)."""
+    return report_write(report_plan(**report)).case
 
 
 def _reporting_role(actor: User, source: str) -> str:

@@ -21,25 +21,31 @@
   ``ledger_preview`` shows its headers, the mapping and a few rows with personal values masked.
 
 De-duplication: people by the keyed hash of their id number (looked up in the database batch
-by batch); buildings by normalised address (estate + building number) within their community;
-rooms by (building, unit, number); a household is the people of one room, or of one household
-number. Empty cells never erase what the registry holds.
+by batch; a long ledger first loads the registry's hashes once, as 64-bit prefixes in a sorted
+array, and asks only about those it finds there); buildings by normalised address (estate +
+building number) within their community; rooms by (building, unit, number); a household is the
+people of one room, or of one household number. Empty cells never erase what the registry holds.
 
-A ledger of 1,000,000 rows streams: rows are read, checked and written in batches; what stays in
-memory are the keys of buildings, rooms and households met so far and two integer arrays of id
-numbers for the duplicate check.
+A ledger of 1,000,000 rows streams: rows are read, checked and written in batches of ``BATCH``;
+what stays in memory are the keys of the buildings, rooms and households met so far and, in a
+dry run, two integer arrays of id numbers for the duplicate check. A commit writes each batch on
+a second thread (``_Writer``, same connection and transaction) while the next one is read, when
+``GRIDGOV_LEDGER_WRITER_THREAD`` is on.
 
 Progress (rows processed) is written to the import every ``PROGRESS_EVERY`` rows in its own
-small transaction while checking; while committing (inside the big transaction) it goes through
-a second connection on PostgreSQL and to a small file under ``var/`` on SQLite, and
+small transaction while checking; while committing (inside the big transaction) it goes to a
+small file under ``var/ledger-progress/`` and, on PostgreSQL, through a second connection too;
 ``import_progress`` reads it from there.
+
+Settings: ``GRIDGOV_LEDGER_MAX_MB`` (upload limit, default 200), ``GRIDGOV_LEDGER_SQLITE_CACHE_MB``
+(SQLite page cache while committing, default 256), ``GRIDGOV_LEDGER_WRITER_THREAD`` (default
+False).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -48,10 +54,12 @@ import tempfile
 import unicodedata
 import uuid as uuid_module
 from array import array
-from base64 import urlsafe_b64encode
+from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from heapq import merge
 from pathlib import Path
 from typing import IO, Any
@@ -136,8 +144,16 @@ BATCH = 2000
 SUMMARY_PROBLEMS = 200
 #: Upload limit when ``GRIDGOV_LEDGER_MAX_MB`` is not set.
 DEFAULT_MAX_MB = 200
+#: Keys taken from a PostgreSQL sequence at a time (unused ones are merely a gap).
+ID_BLOCK = 50_000
+#: Batches looked up in the database one by one before the registry's hashes are loaded.
+KNOWN_AFTER_BATCHES = 5
+KNOWN_CHUNK = 50_000
 #: Rows shown by ``ledger_preview``.
 PREVIEW_ROWS = 5
+#: SQLite page cache of the committing connection (``GRIDGOV_LEDGER_SQLITE_CACHE_MB``): the
+#: look-up hash and uuid indexes take random inserts, which crawl once they outgrow the cache.
+DEFAULT_SQLITE_CACHE_MB = 256
 
 ProgressCallback = Callable[[LedgerImport], None]
 Source = str | os.PathLike[str] | IO[bytes] | File
@@ -225,11 +241,12 @@ def _progress_file(li: LedgerImport) -> Path:
 
 
 def import_progress(li: LedgerImport) -> int:
-    """Rows processed so far (during a commit on SQLite: from the progress file)."""
+    """Rows processed so far; during a commit also from the progress file (see the module)."""
+    done = int(li.progress)
     if li.status == ImportStatus.IMPORTING:
         with contextlib.suppress(OSError, ValueError):
-            return int(_progress_file(li).read_text(encoding="ascii").strip() or 0)
-    return int(li.progress)
+            done = max(done, int(_progress_file(li).read_text(encoding="ascii").strip() or 0))
+    return done
 
 
 # --------------------------------------------------------------------------- storage
@@ -397,6 +414,9 @@ def _ordered_mapping(reader: LedgerReader, mapping: Mapping[str, Any]) -> dict[s
 # --------------------------------------------------------------------------- fast crypto
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 class _Sealer:
     """Encryption and look-up hashes with the key ring fetched once per run.
 
@@ -407,7 +427,13 @@ class _Sealer:
         ring = crypto.key_ring()
         self._cipher = ring.current
         self._prefix = f"{crypto.TOKEN_PREFIX}{ring.current_kid}$"
-        self._mac = hmac.new(ring.lookup_key, digestmod=hashlib.sha256)
+        # HMAC-SHA256 (RFC 2104) with its inner and outer states computed once
+        key = ring.lookup_key
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         self._fast = True
         samples = ((crypto.ID_NUMBER, "11010519491231002X"), (crypto.PHONE, "13912345678"))
         try:
@@ -429,9 +455,10 @@ class _Sealer:
             return ""
         if not self._fast:  # pragma: no cover
             return crypto.encrypt(text)
-        nonce = os.urandom(12)
+        nonce = _random_bytes(12)
         sealed = self._cipher.encrypt(nonce, text.encode("utf-8"), None)
-        return self._prefix + urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+        encoded = b2a_base64(nonce + sealed, newline=False).translate(_URLSAFE)
+        return self._prefix + encoded.rstrip(b"=").decode("ascii")
 
     def hash(self, kind: str, normal: str) -> str:
         """The look-up hash of an already normalised value."""
@@ -439,9 +466,11 @@ class _Sealer:
             return ""
         if not self._fast:  # pragma: no cover
             return crypto.lookup_hash(kind, normal)
-        mac = self._mac.copy()
-        mac.update(f"{kind}\0{normal}".encode())
-        return mac.hexdigest()
+        inner = self._inner.copy()
+        inner.update(f"{kind}\0{normal}".encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 # --------------------------------------------------------------------------- rows
@@ -465,75 +494,38 @@ class _Region:
 
 
 class _Row:
-    """One ledger row, checked: what the registry would hold. ``None``: not given."""
+    """One ledger row, checked: what the registry would hold. ``None``: not given.
 
-    __slots__ = (
-        "birth",
-        "building",
-        "estate",
-        "ethnicity",
-        "explicit_grid",
-        "floor",
-        "household_number",
-        "id_key",
-        "id_text",
-        "moved_in",
-        "name",
-        "number",
-        "person_type",
-        "phone",
-        "region",
-        "relation",
-        "room",
-        "room_use",
-        "sex",
-        "tags",
-        "unit",
-        "verification",
-    )
+    Class attributes are the defaults; a row sets only what its cells give."""
+
+    name = ""
+    sex: str | None = None
+    birth: date | None = None
+    id_text = ""
+    id_key = 0
+    phone: str | None = None
+    ethnicity: str | None = None
+    person_type: str | None = None
+    relation: str | None = None
+    verification: str | None = None
+    moved_in: date | None = None
+    household_number = ""
+    tags: tuple[int, ...] = ()
+    region: _Region | None = None
+    explicit_grid = False
+    estate = ""
+    building = ""
+    unit = ""
+    room = ""
+    floor: int | None = None
+    room_use: str | None = None
 
     def __init__(self, number: int) -> None:
         self.number = number
-        self.name = ""
-        self.sex: str | None = None
-        self.birth: date | None = None
-        self.id_text = ""
-        self.id_key = 0
-        self.phone: str | None = None
-        self.ethnicity: str | None = None
-        self.person_type: str | None = None
-        self.relation: str | None = None
-        self.verification: str | None = None
-        self.moved_in: date | None = None
-        self.household_number = ""
-        self.tags: tuple[int, ...] = ()
-        self.region: _Region | None = None
-        self.explicit_grid = False
-        self.estate = ""
-        self.building = ""
-        self.unit = ""
-        self.room = ""
-        self.floor: int | None = None
-        self.room_use: str | None = None
 
 
 #: (field, value as in the ledger, message)
 RowProblem = tuple[str, str, str]
-
-
-def _memo(cache: dict[str, Any], parse: Callable[[str], Any], text: str) -> Any:
-    """``parse(text)`` remembered (a FieldProblem too) for the values a ledger repeats."""
-    found = cache.get(text)
-    if found is None:
-        try:
-            found = (True, parse(text))
-        except FieldProblem as exc:
-            found = (False, exc)
-        if len(cache) < 200_000:
-            cache[text] = found
-    if found[0]:
-        return found[1]
-    raise found[1]
 
 
 def _one_line(text: str) -> str:
@@ -545,14 +537,26 @@ class _Regions:
 
     def __init__(self, default: _Region | None) -> None:
         self.default = default
+        self.gate: Callable[[], None] = _no_gate
         self._cache: dict[tuple[str, str, str], tuple[_Region | None, bool] | FieldProblem] = {}
         self._by_code: dict[str, _Region | None] = {}
 
     def _get(self, **filters: Any) -> list[_Region]:
+        self.gate()
         rows = Region.objects.filter(**filters).values_list(
             "pk", "code", "level", "name", "label_lon", "label_lat"
         )[:3]
         return [_Region(*row) for row in rows]
+
+    def preload(self, base: str) -> None:
+        """Know every region under ``base`` (its codes) without asking again."""
+        if len(base) < 6:
+            return
+        rows = Region.objects.filter(code__startswith=base).values_list(
+            "pk", "code", "level", "name", "label_lon", "label_lat"
+        )
+        for row in rows.iterator(chunk_size=5000):
+            self._by_code[row[1]] = _Region(*row)
 
     def by_code(self, code: str) -> _Region | None:
         if code not in self._by_code:
@@ -676,9 +680,22 @@ class _RowParser:
         actor: Any,
     ) -> None:
         self.cols = {field: headers.index(h) for h, field in mapping.items() if field}
+        #: each field's column; -1 (the blank cell ``parse`` appends) when it has none
+        self.ix = {field: self.cols.get(field, -1) for field in PERSON_FIELDS}
         self.regions = regions
+        self._labels = {
+            "name": _("The name"),
+            "ethnicity": _("The ethnicity"),
+            "household_number": _("The household number"),
+            "estate": _("The estate"),
+            "building": _("The building number"),
+            "unit": _("The unit"),
+            "room": _("The room number"),
+        }
+        self._missing_name = _("The name is missing.")
+        self._moved_before_birth = _("The date of moving in lies before the birth date.")
         self.today = timezone.localdate()
-        self._caches: dict[str, dict[str, Any]] = {}
+        self._caches: dict[str, dict[str, Any]] = {f: {} for f in PERSON_FIELDS}
         self._births: dict[str, date | None] = {}
         self._tags = self._tag_index()
         self._level = clearance_of(actor)[0]
@@ -693,7 +710,7 @@ class _RowParser:
         return index
 
     def _cache(self, name: str) -> dict[str, Any]:
-        return self._caches.setdefault(name, {})
+        return self._caches[name]
 
     def _get(self, values: list[str], field: str) -> str:
         index = self.cols.get(field)
@@ -725,31 +742,45 @@ class _RowParser:
     def _date(self, problems: list[RowProblem], field: str, raw: str) -> date | None:
         if not raw:
             return None
-        try:
-            day: date = _memo(self._cache(field), lambda t: parse_date(t, field=field), raw)
-        except FieldProblem as exc:
-            problems.append((field, raw, exc.message))
-            return None
-        if day > self.today:
-            problems.append((field, raw, _("The date lies in the future.")))
-            return None
-        if day.year < ID_MIN_YEAR:
-            problems.append(
-                (field, raw, _("The date lies before %(year)d.") % {"year": ID_MIN_YEAR})
-            )
-            return None
-        return day
+        cache = self._caches[field]
+        found = cache.get(raw)
+        if found is None:
+            found = (None, None)
+            try:
+                day = parse_date(raw, field=field)
+            except FieldProblem as exc:
+                found = (None, (field, raw, exc.message))
+            else:
+                if day > self.today:
+                    found = (None, (field, raw, _("The date lies in the future.")))
+                elif day.year < ID_MIN_YEAR:
+                    message = _("The date lies before %(year)d.") % {"year": ID_MIN_YEAR}
+                    found = (None, (field, raw, message))
+                else:
+                    found = (day, None)
+            if len(cache) < 200_000:
+                cache[raw] = found
+        if found[1] is not None:
+            problems.append(found[1])
+        return found[0]
 
     def _choice(
         self, problems: list[RowProblem], field: str, raw: str, parse: Callable[[str], str]
     ) -> str | None:
         if not raw:
             return None
-        try:
-            return _memo(self._cache(field), parse, raw) or None
-        except FieldProblem as exc:
-            problems.append((field, raw, exc.message))
-            return None
+        cache = self._caches[field]
+        found = cache.get(raw)
+        if found is None:
+            try:
+                found = (parse(raw) or None, None)
+            except FieldProblem as exc:
+                found = (None, (field, raw, exc.message))
+            if len(cache) < 200_000:
+                cache[raw] = found
+        if found[1] is not None:
+            problems.append(found[1])
+        return found[0]
 
     def _birth_of(self, digits: str) -> date | None:
         if digits in self._births:
@@ -812,19 +843,44 @@ class _RowParser:
 
     # -- a row
 
+    def _place_text(self, problems: list[RowProblem], field: str, raw: str, limit: int) -> str:
+        """A place cell (estate, building, unit, room): NFKC, one line; remembered."""
+        cache = self._cache(field)
+        found = cache.get(raw)
+        if found is None:
+            found_problems: list[RowProblem] = []
+            text = self._text(
+                found_problems,
+                field,
+                unicodedata.normalize("NFKC", raw),
+                limit,
+                self._labels[field],
+            )
+            found = (text, found_problems[0] if found_problems else None)
+            if len(cache) < 200_000:
+                cache[raw] = found
+        if found[1] is not None:
+            problems.append(found[1])
+        return found[0]
+
+    # -- a row
+
     def parse(self, number: int, values: list[str]) -> tuple[_Row, list[RowProblem]]:
+        """The row checked; ``values`` gets a blank cell appended (unmapped fields read it)."""
         row = _Row(number)
         problems: list[RowProblem] = []
-        get = self._get
+        ix = self.ix
+        values.append("")
 
-        raw = get(values, "name")
-        row.name = self._text(problems, "name", raw, 100, _("The name"))
-        if not raw:
-            problems.append(("name", raw, _("The name is missing.")))
+        raw = values[ix["name"]]
+        if raw:
+            row.name = self._text(problems, "name", raw, 100, self._labels["name"])
+        else:
+            problems.append(("name", raw, self._missing_name))
 
-        sex = self._choice(problems, "sex", get(values, "sex"), parse_sex)
-        birth = self._date(problems, "birth_date", get(values, "birth_date"))
-        raw = get(values, "id_number")
+        sex = self._choice(problems, "sex", values[ix["sex"]], parse_sex)
+        birth = self._date(problems, "birth_date", values[ix["birth_date"]])
+        raw = values[ix["id_number"]]
         if raw:
             try:
                 row.id_text, facts = self.id_facts(raw)
@@ -832,18 +888,21 @@ class _RowParser:
                 problems.append(("id_number", raw, exc.message))
             else:
                 row.id_key = int(row.id_text[:17])
-                try:
-                    check_id_consistent(
-                        facts, birth, sex if sex in (Sex.MALE, Sex.FEMALE) else None
-                    )
-                except FieldProblem as exc:
-                    problems.append((exc.field, get(values, exc.field), exc.message))
+                if (birth is not None and birth != facts.birth_date) or (
+                    sex in (Sex.MALE, Sex.FEMALE) and sex != facts.sex
+                ):
+                    try:
+                        check_id_consistent(
+                            facts, birth, sex if sex in (Sex.MALE, Sex.FEMALE) else None
+                        )
+                    except FieldProblem as exc:
+                        problems.append((exc.field, values[ix[exc.field]], exc.message))
                 birth = birth or facts.birth_date
-                if sex in (None, Sex.UNKNOWN):
+                if sex is None or sex == Sex.UNKNOWN:
                     sex = facts.sex
         row.sex, row.birth = sex, birth
 
-        raw = get(values, "phone")
+        raw = values[ix["phone"]]
         if raw:
             if _MOBILE.match(raw):
                 row.phone = raw
@@ -852,63 +911,69 @@ class _RowParser:
                     row.phone = check_phone(raw, field="phone")
                 except FieldProblem as exc:
                     problems.append(("phone", raw, exc.message))
-        raw = get(values, "ethnicity")
+        raw = values[ix["ethnicity"]]
         if raw:
-            row.ethnicity = self._text(problems, "ethnicity", raw, 20, _("The ethnicity"))
-        row.person_type = self._choice(
-            problems, "person_type", get(values, "person_type"), parse_person_type
-        )
-        row.relation = self._choice(problems, "relation", get(values, "relation"), parse_relation)
-        row.verification = self._choice(
-            problems, "verification", get(values, "verification"), parse_verification
-        )
-        row.moved_in = self._date(problems, "moved_in_on", get(values, "moved_in_on"))
-        if row.moved_in is not None and row.birth is not None and row.moved_in < row.birth:
-            problems.append(
-                (
-                    "moved_in_on",
-                    get(values, "moved_in_on"),
-                    _("The date of moving in lies before the birth date."),
-                )
-            )
-        raw = get(values, "household_number")
+            row.ethnicity = self._place_text(problems, "ethnicity", raw, 20)
+        raw = values[ix["person_type"]]
         if raw:
-            row.household_number = self._text(
-                problems, "household_number", raw, 40, _("The household number")
-            )
-        raw = get(values, "tags")
+            row.person_type = self._choice(problems, "person_type", raw, parse_person_type)
+        raw = values[ix["relation"]]
+        if raw:
+            row.relation = self._choice(problems, "relation", raw, parse_relation)
+        raw = values[ix["verification"]]
+        if raw:
+            row.verification = self._choice(problems, "verification", raw, parse_verification)
+        raw = values[ix["moved_in_on"]]
+        if raw:
+            row.moved_in = moved_in = self._date(problems, "moved_in_on", raw)
+            if moved_in is not None and row.birth is not None and moved_in < row.birth:
+                problems.append(("moved_in_on", raw, self._moved_before_birth))
+        raw = values[ix["household_number"]]
+        if raw:
+            row.household_number = self._place_text(problems, "household_number", raw, 40)
+        raw = values[ix["tags"]]
         if raw:
             row.tags = self._tags_of(problems, raw)
 
         # the place
-        for field, limit, label in (
-            ("estate", 100, _("The estate")),
-            ("building", 30, _("The building number")),
-            ("unit", 10, _("The unit")),
-            ("room", 20, _("The room number")),
-        ):
-            raw = get(values, field)
-            if raw:
-                setattr(
-                    row,
-                    field,
-                    self._text(
-                        problems, field, unicodedata.normalize("NFKC", raw), limit, str(label)
-                    ),
-                )
-        row.floor = self._floor(problems, get(values, "floor"))
-        row.room_use = self._choice(problems, "room_use", get(values, "room_use"), parse_room_use)
-        street = _one_line(get(values, "street"))
-        community = _one_line(get(values, "community"))
-        grid = _one_line(get(values, "grid_code"))
+        raw = values[ix["estate"]]
+        if raw:
+            row.estate = self._place_text(problems, "estate", raw, 100)
+        raw = values[ix["building"]]
+        if raw:
+            row.building = self._place_text(problems, "building", raw, 30)
+        raw = values[ix["unit"]]
+        if raw:
+            row.unit = self._place_text(problems, "unit", raw, 10)
+        raw = values[ix["room"]]
+        if raw:
+            row.room = self._place_text(problems, "room", raw, 20)
+        raw = values[ix["floor"]]
+        if raw:
+            row.floor = self._floor(problems, raw)
+        raw = values[ix["room_use"]]
+        if raw:
+            row.room_use = self._choice(problems, "room_use", raw, parse_room_use)
+        street, community, grid = (
+            values[ix["street"]],
+            values[ix["community"]],
+            values[ix["grid_code"]],
+        )
         try:
-            row.region, row.explicit_grid = self.regions.resolve(street, community, grid)
+            row.region, row.explicit_grid = self.regions.resolve(
+                _one_line(street), _one_line(community), _one_line(grid)
+            )
         except FieldProblem as exc:
-            problems.append((exc.field, get(values, exc.field), exc.message))
+            problems.append((exc.field, values[ix[exc.field]], exc.message))
         return row, problems
 
 
 # --------------------------------------------------------------------------- ids and writing
+
+
+def _no_gate() -> None:
+    """The gate of a dry run: nothing is written behind the main thread's back."""
+    return None
 
 
 class _Ids:
@@ -918,13 +983,17 @@ class _Ids:
     written: PostgreSQL hands out a block of its sequence, SQLite counts on from the table's
     largest key (the commit holds SQLite's write lock)."""
 
-    def __init__(self, model: type[Model], *, real: bool) -> None:
+    def __init__(
+        self, model: type[Model], *, real: bool, gate: Callable[[], None] = _no_gate
+    ) -> None:
         self.model = model
         self.real = real
+        self.gate = gate
+        self.sequence = real and connection.vendor == "postgresql"
         self._next = 0
         self._block: list[int] = []
         table = model._meta.db_table
-        if real and connection.vendor != "postgresql":
+        if real and not self.sequence:
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT max(id) FROM {connection.ops.quote_name(table)}")  # noqa: S608
                 top = cursor.fetchone()[0] or 0
@@ -939,15 +1008,16 @@ class _Ids:
         if not self.real:
             self._next -= 1
             return self._next
-        if connection.vendor != "postgresql":
+        if not self.sequence:
             self._next += 1
             return self._next
         if not self._block:
             table = self.model._meta.db_table
+            self.gate()
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [table, BATCH * 2],
+                    [table, ID_BLOCK],
                 )
                 self._block = [r[0] for r in cursor.fetchall()]
                 self._block.reverse()
@@ -974,28 +1044,109 @@ class _Table:
         quote = connection.ops.quote_name
         self.sql_table = quote(model._meta.db_table)
         self.sql_columns = ", ".join(quote(str(fields[n].column)) for n in names)
+        # PostgreSQL: binary COPY (no text to parse on the server) unless a column is JSON
+        types = [str(fields[n].db_type(connection) or "").split("(")[0] for n in names]
+        self.binary = connection.vendor == "postgresql" and not any(
+            t in ("json", "jsonb") for t in types
+        )
+        self.types = types
 
     def add(self, values: tuple[Any, ...]) -> None:
         self.rows.append(values + self.extra if self.extra else values)
 
-    def flush(self) -> int:
+    def job(self) -> _Job | None:
+        """A job writing the rows queued so far (handed to the ``_Writer``), or None."""
         rows, self.rows = self.rows, []
         if not rows:
-            return 0
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                raw = cursor.cursor
-                sql = f"COPY {self.sql_table} ({self.sql_columns}) FROM STDIN"
-                with raw.copy(sql) as copy:
+            return None
+        if connection.vendor == "postgresql":
+            binary = self.binary
+            sql = f"COPY {self.sql_table} ({self.sql_columns}) FROM STDIN"
+            if binary:
+                sql += " (FORMAT BINARY)"
+            types = self.types
+
+            def copy(raw: Any) -> None:
+                with raw.cursor() as cursor, cursor.copy(sql) as out:
+                    if binary:
+                        out.set_types(types)
                     for values in rows:
-                        copy.write_row(values)
-            else:
-                marks = ", ".join(["%s"] * len(self.names))
-                cursor.executemany(
-                    f"INSERT INTO {self.sql_table} ({self.sql_columns}) VALUES ({marks})",  # noqa: S608
-                    rows,
-                )
-        return len(rows)
+                        out.write_row(values)
+
+            return copy
+        marks = ", ".join(["?"] * len(self.names))
+        insert = f"INSERT INTO {self.sql_table} ({self.sql_columns}) VALUES ({marks})"  # noqa: S608
+        return _executemany(insert, rows)
+
+
+_Job = Callable[[Any], None]
+
+
+def _executemany(sql: str, rows: list[tuple[Any, ...]]) -> _Job:
+    """A job running ``sql`` (DB-API placeholders of the database) for every row."""
+
+    def run(raw: Any) -> None:
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+    return run
+
+
+def _placeholder() -> str:
+    return "%s" if connection.vendor == "postgresql" else "?"
+
+
+class _Writer:
+    """Runs the bulk writes of a commit on a second thread, on the commit's own connection, so
+    that the database inserts one batch while the next is read and checked (psycopg and
+    sqlite3 release the GIL while the database works).
+
+    The main thread calls ``wait()`` (the ``gate``) before any query of its own; a failed write
+    raises there. Off by default (``GRIDGOV_LEDGER_WRITER_THREAD``): with the database on the
+    same two cores the thread only competes for them; it pays off with a database server of its
+    own."""
+
+    def __init__(self) -> None:
+        connection.ensure_connection()
+        self.wrapper = connections[DEFAULT_DB_ALIAS]
+        self.raw = self.wrapper.connection
+        threaded = bool(getattr(settings, "GRIDGOV_LEDGER_WRITER_THREAD", False))
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+            if threaded
+            else None
+        )
+        self.pending: Future[None] | None = None
+
+    def _run(self, jobs: list[_Job]) -> None:
+        with self.wrapper.wrap_database_errors:
+            for job in jobs:
+                job(self.raw)
+
+    def submit(self, jobs: Iterable[_Job | None]) -> None:
+        todo = [j for j in jobs if j is not None]
+        self.wait()
+        if not todo:
+            return
+        if self.pool is None:
+            self._run(todo)
+        else:
+            self.pending = self.pool.submit(self._run, todo)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last write (its error is dropped: something else already failed)."""
+        with contextlib.suppress(Exception):
+            self.wait()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _db_default(field: Any) -> Any:
@@ -1005,6 +1156,19 @@ def _db_default(field: Any) -> Any:
     if isinstance(value, bool) and connection.vendor != "postgresql":
         return int(value)
     return value
+
+
+_POOL = [b"", 0]
+
+
+def _random_bytes(size: int) -> bytes:
+    """``os.urandom`` bytes, drawn 64 KiB at a time (one system call for thousands of ids)."""
+    pool, at = _POOL
+    assert isinstance(pool, bytes) and isinstance(at, int)
+    if at + size > len(pool):
+        pool, at = os.urandom(65536), 0
+    _POOL[0], _POOL[1] = pool, at + size
+    return pool[at : at + size]
 
 
 class _Adapt:
@@ -1018,8 +1182,13 @@ class _Adapt:
         )
 
     def uuid(self) -> Any:
-        value = uuid_module.uuid4()
-        return value if self.postgres else value.hex
+        """A random (version 4) uuid: 32 hex digits for SQLite, a ``UUID`` for PostgreSQL."""
+        raw = bytearray(_random_bytes(16))
+        raw[6] = (raw[6] & 0x0F) | 0x40
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        if self.postgres:
+            return uuid_module.UUID(bytes=bytes(raw))
+        return raw.hex()
 
     def day(self, value: date | None) -> Any:
         if value is None or self.postgres:
@@ -1037,12 +1206,19 @@ _UNIT_SUFFIX = re.compile(r"(单元|单|unit)$", re.I)
 _ROOM_SUFFIX = re.compile(r"(室|号|房)$")
 
 
+@lru_cache(maxsize=65536)
 def _unit_key(text: str) -> str:
     return _UNIT_SUFFIX.sub("", normalise_address(text))
 
 
+@lru_cache(maxsize=65536)
 def _room_key(text: str) -> str:
     return _ROOM_SUFFIX.sub("", normalise_address(text))
+
+
+@lru_cache(maxsize=65536)
+def _address_key(text: str) -> str:
+    return normalise_address(text)
 
 
 class _Abort(Exception):
@@ -1060,14 +1236,22 @@ class _Planner:
     it, a building's open rooms and their households when a row first uses the building. In a
     commit, new records get real keys and are queued for writing."""
 
-    def __init__(self, *, real: bool, importer: Any, batch: LedgerImport) -> None:
+    def __init__(
+        self,
+        *,
+        real: bool,
+        importer: Any,
+        batch: LedgerImport,
+        gate: Callable[[], None] = _no_gate,
+    ) -> None:
+        self.gate = gate
         self.real = real
         self.adapt = _Adapt()
         self.importer_id = importer.pk if isinstance(importer, User) else None
         self.batch = batch
-        self.building_ids = _Ids(Building, real=real)
-        self.room_ids = _Ids(Room, real=real)
-        self.household_ids = _Ids(Household, real=real)
+        self.building_ids = _Ids(Building, real=real, gate=gate)
+        self.room_ids = _Ids(Room, real=real, gate=gate)
+        self.household_ids = _Ids(Household, real=real, gate=gate)
         # community|address key -> building id; building id -> its region code
         self.buildings: dict[str, int] = {}
         self.building_region: dict[int, str] = {}
@@ -1082,7 +1266,7 @@ class _Planner:
         self.household_region: dict[int, str] = {}
         # household id -> its head: > 0 a row of this file, < 0 minus an existing person's key
         self.heads: dict[int, int] = {}
-        # existing households: id -> their head person key (or 0)
+        # households that existed before the import
         self.existing_households: set[int] = set()
         self.new_buildings = 0
         self.new_rooms = 0
@@ -1157,7 +1341,7 @@ class _Planner:
                     "import_batch_id",
                 ],
             )
-            self.change_ids = _Ids(RecordChange, real=True)
+            self.change_ids = _Ids(RecordChange, real=True, gate=gate)
             self._stamp = stamp
             # new households not written yet: id -> index in household_rows.rows
             self.pending_households: dict[int, int] = {}
@@ -1169,6 +1353,7 @@ class _Planner:
 
     def _load_community(self, community: str) -> None:
         self.communities.add(community)
+        self.gate()
         rows = Building.objects.filter(
             community_code=community, closed_at__isnull=True
         ).values_list("pk", "address_key", "estate", "number", "region_code")
@@ -1182,6 +1367,7 @@ class _Planner:
         self.loaded_buildings.add(building_id)
         if building_id < 0 or building_id not in self.building_region:
             return
+        self.gate()
         rooms = Room.objects.filter(building_id=building_id, closed_at__isnull=True).values_list(
             "pk", "unit", "number"
         )
@@ -1193,6 +1379,7 @@ class _Planner:
             self._load_households(room__in=room_ids)
 
     def _load_households(self, **filters: Any) -> None:
+        self.gate()
         rows = Household.objects.filter(closed_at__isnull=True, **filters).values_list(
             "pk", "room_id", "number", "head_id", "region_code"
         )
@@ -1240,7 +1427,7 @@ class _Planner:
             if community not in self.communities:
                 self._load_community(community)
             address = f"{row.estate}{row.building}"
-            key = f"{community}|{normalise_address(address)}"
+            key = f"{community}|{_address_key(address)}"
             building_id = self.buildings.get(key)
             if building_id is None:
                 if region.lon is None or region.lat is None:
@@ -1451,13 +1638,15 @@ class _Planner:
             )
         )
 
-    def flush(self) -> None:
-        """Write the queued buildings, rooms, households and changes."""
-        self.building_rows.flush()
-        self.room_rows.flush()
-        self.household_rows.flush()
+    def jobs(self) -> list[_Job | None]:
+        """Jobs writing the queued buildings, rooms, households and changes."""
         self.pending_households = {}
-        self.changes.flush()
+        return [
+            self.building_rows.job(),
+            self.room_rows.job(),
+            self.household_rows.job(),
+            self.changes.job(),
+        ]
 
 
 # --------------------------------------------------------------------------- progress
@@ -1474,20 +1663,21 @@ class _Progress:
         self.committing = committing
         self.every = PROGRESS_EVERY
         self.next_at = self.every
+        self.last = -1
         self.side: Any = None
         self.path: Path | None = None
         if committing:
             if connection.vendor == "postgresql":
                 self.side = connections.create_connection(DEFAULT_DB_ALIAS)
-            else:
-                self.path = _progress_file(li)
-                with contextlib.suppress(OSError):
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = _progress_file(li)
+            with contextlib.suppress(OSError):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, done: int, *, final: bool = False) -> None:
-        if done < self.next_at and not final:
+        if (done < self.next_at and not final) or done == self.last:
             return
         self.next_at = done + self.every
+        self.last = done
         self.li.progress = done
         if self.committing:
             self._side_write(done)
@@ -1497,6 +1687,7 @@ class _Progress:
             self.callback(self.li)
 
     def _side_write(self, done: int) -> None:
+        """Outside the commit's transaction: a second connection (PostgreSQL), and a file."""
         if self.side is not None:
             try:
                 with self.side.cursor() as cursor:
@@ -1507,7 +1698,7 @@ class _Progress:
                     )
             except Exception:  # progress is a courtesy: never fail the import for it
                 log.warning("ledger import %s: progress not written", self.li.uuid)
-        elif self.path is not None:
+        if self.path is not None:
             with contextlib.suppress(OSError):
                 tmp = self.path.with_suffix(".tmp")
                 tmp.write_text(str(done), encoding="ascii")
@@ -1569,20 +1760,92 @@ class _Outcome:
 
 
 def _existing(hashes: list[str], *, full: bool) -> dict[str, Any]:
-    """People registered with these id number hashes (all of them, closed ones too)."""
+    """People registered with these id number hashes (closed ones too), by hash: tuples
+    (hash, pk, region_code, closed_at, household_id), or with ``full`` the people."""
     if not hashes:
         return {}
-    if full:
-        people = Person.objects.filter(id_number_hash__in=hashes).only(*_UPDATE_READ)
-        return {p.id_number_hash: p for p in people}
-    rows = Person.objects.filter(id_number_hash__in=hashes).values_list(
-        "id_number_hash", "pk", "region_code", "closed_at", "household_id"
+    quote = connection.ops.quote_name
+    fields = {f.attname: quote(str(f.column)) for f in Person._meta.concrete_fields}
+    column = fields["id_number_hash"]
+    # the partial unique index serves the look-up only when the query repeats its condition,
+    # written as the index writes it (SQLite compares the expressions)
+    params: list[Any]
+    if connection.vendor == "postgresql":  # one array parameter: planned once, quickly
+        where, params = f"{column} = ANY(%s)", [hashes]
+    else:
+        where, params = f"{column} IN ({', '.join(['%s'] * len(hashes))})", list(hashes)
+    sql = (
+        f"SELECT {column}, {fields['id']}, {fields['region_code']}, {fields['closed_at']}, "  # noqa: S608
+        f"{fields['household_id']} FROM {quote(Person._meta.db_table)} "
+        f"WHERE {where} AND NOT ({column} = '')"
     )
-    return {r[0]: r for r in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = {r[0]: r for r in cursor.fetchall()}
+    if not full or not rows:
+        return rows
+    people = Person.objects.filter(pk__in=[r[1] for r in rows.values()]).only(*_UPDATE_READ)
+    return {p.id_number_hash: p for p in people}
+
+
+class _Known:
+    """The id number hashes already registered, as a sorted array of their first 64 bits.
+
+    A small ledger asks the database about each batch's hashes; once a ledger has gone on for
+    ``KNOWN_AFTER_BATCHES`` batches (or a commit knows it is long), the registry's hashes are
+    loaded once, in chunks, and only the hashes found among them are looked up: importing a
+    million people into an empty registry asks the database nothing."""
+
+    def __init__(self, *, preload: bool, gate: Callable[[], None] = _no_gate) -> None:
+        self.batches = 0
+        self.prefixes: Any = None
+        self.gate = gate
+        if preload:
+            self._load()
+
+    def _load(self) -> None:
+        self.gate()
+        quote = connection.ops.quote_name
+        column = quote(str(Person._meta.get_field("id_number_hash").column))
+        table = quote(Person._meta.db_table)
+        found = array("Q")
+        last = 0
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute(
+                    f"SELECT id, {column} FROM {table} WHERE id > %s AND NOT ({column} = '') "  # noqa: S608
+                    "ORDER BY id LIMIT %s",
+                    [last, KNOWN_CHUNK],
+                )
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                found.extend(int(h[:16], 16) for _pk, h in rows)
+                last = rows[-1][0]
+        self.prefixes = (
+            np.sort(np.frombuffer(found, dtype=np.uint64))
+            if found
+            else np.array([], dtype=np.uint64)
+        )
+
+    def candidates(self, hashes: list[str]) -> list[str]:
+        """The hashes that may be registered (all of them until the registry's are loaded)."""
+        self.batches += 1
+        if self.prefixes is None:
+            if self.batches <= KNOWN_AFTER_BATCHES:
+                return hashes
+            self._load()
+        if not hashes or not len(self.prefixes):
+            return []
+        wanted = np.array([int(h[:16], 16) for h in hashes], dtype=np.uint64)
+        at = np.searchsorted(self.prefixes, wanted)
+        at[at >= len(self.prefixes)] = 0
+        hits = self.prefixes[at] == wanted
+        return [h for h, hit in zip(hashes, hits.tolist(), strict=True) if hit]
 
 
 def _scope_allows(scope: Scope, base: str, code: str) -> bool:
-    return scope.covers(code) and code.startswith(base)
+    return code.startswith(base) and scope.covers(code)
 
 
 def _outside_message(code: str) -> str:
@@ -1616,17 +1879,23 @@ class _Run:
                 "pk", "code", "level", "name", "label_lon", "label_lat"
             )
             default = next((_Region(*r) for r in found), None)
+        self.writer = _Writer() if real else None
+        self.gate: Callable[[], None] = self.writer.wait if self.writer else _no_gate
+        regions = _Regions(default)
+        regions.preload(self.base)
+        regions.gate = self.gate
         self.parser = _RowParser(
-            mapping=self.mapping,
-            headers=list(reader.headers),
-            regions=_Regions(default),
-            actor=actor,
+            mapping=self.mapping, headers=list(reader.headers), regions=regions, actor=actor
         )
-        self.planner = _Planner(real=real, importer=actor, batch=li)
+        self.planner = _Planner(real=real, importer=actor, batch=li, gate=self.gate)
         self.outcome = _Outcome()
-        self.sealer = _Sealer() if real else None
+        self.sealer = _Sealer()
         self.adapt = self.planner.adapt
-        self.person_ids = _Ids(Person, real=real)
+        self.person_ids = _Ids(Person, real=real, gate=self.gate)
+        self._allowed: dict[str, bool] = {}
+        self.known = _Known(
+            preload=real and li.rows_total > KNOWN_AFTER_BATCHES * BATCH, gate=self.gate
+        )
         # dry run: id numbers seen (first 17 digits) with their row, and each row's fate
         self.keys = array("q")
         self.key_rows = array("q")
@@ -1678,17 +1947,16 @@ class _Run:
 
     def _batch(self, batch: list[tuple[int, list[str]]]) -> None:
         parsed = [(values, *self.parser.parse(number, values)) for number, values in batch]
-        hashes = []
-        sealer = self.sealer
-        for _values, row, _problems in parsed:
-            if row.id_text:
-                row_hash = (
-                    sealer.hash(crypto.ID_NUMBER, row.id_text)
-                    if sealer is not None
-                    else crypto.lookup_hash(crypto.ID_NUMBER, row.id_text)
-                )
-                hashes.append(row_hash)
-        existing = _existing(hashes, full=self.real)
+        hash_of = self.sealer.hash
+        hashes = [
+            hash_of(crypto.ID_NUMBER, row.id_text)
+            for _values, row, _problems in parsed
+            if row.id_text
+        ]
+        candidates = self.known.candidates(hashes)
+        if candidates:
+            self.gate()
+        existing = _existing(candidates, full=self.real)
         index = 0
         for values, row, problems in parsed:
             row_hash = ""
@@ -1730,7 +1998,7 @@ class _Run:
                         ),
                     )
                 )
-            elif not _scope_allows(self.scope, self.base, current_region):
+            elif not self.allowed(current_region):
                 problems.append(
                     (
                         "id_number",
@@ -1762,11 +2030,7 @@ class _Run:
                     _("The row names no grid or community; add the grid column."),
                 )
             )
-        if (
-            region_code
-            and (existing_pk is None or moves)
-            and not _scope_allows(self.scope, self.base, region_code)
-        ):
+        if region_code and (existing_pk is None or moves) and not self.allowed(region_code):
             field = "grid_code" if self.parser.cols.get("grid_code") is not None else "community"
             problems.append((field, value(field), _outside_message(region_code)))
         if household_id is not None and row.relation == Relation.HEAD and not problems:
@@ -1810,6 +2074,13 @@ class _Run:
         else:
             self.fates.append(1 if existing_pk is not None else 0)
 
+    def allowed(self, code: str) -> bool:
+        """Whether rows of region ``code`` may be imported (remembered per code)."""
+        found = self._allowed.get(code)
+        if found is None:
+            found = self._allowed[code] = _scope_allows(self.scope, self.base, code)
+        return found
+
     def problems_column(self, field: str) -> str:
         for header, target in self.mapping.items():
             if target == field:
@@ -1827,7 +2098,6 @@ class _Run:
         region_code: str,
     ) -> None:
         sealer = self.sealer
-        assert sealer is not None
         a = self.adapt
         phone = row.phone or ""
         self.people.add(
@@ -1908,8 +2178,8 @@ class _Run:
                     given.get("name", person.name),
                     given.get("sex", person.sex),
                     a.day(given.get("birth_date", person.birth_date)),
-                    self.sealer.seal(phone) if self.sealer else phone,
-                    self.sealer.hash(crypto.PHONE, phone) if self.sealer else "",
+                    self.sealer.seal(phone),
+                    self.sealer.hash(crypto.PHONE, phone),
                     mask_phone(phone),
                     given.get("ethnicity", person.ethnicity),
                     given.get("person_type", person.person_type),
@@ -1925,7 +2195,7 @@ class _Run:
             )
             self.planner.change(
                 record_type=RecordType.PERSON,
-                record_uuid=person.uuid if a.postgres else person.uuid.hex,
+                record_uuid=person.uuid.hex,
                 region_code=given.get("region_code", person.region_code),
                 version=version,
                 action=ChangeAction.UPDATE,
@@ -1936,7 +2206,7 @@ class _Run:
             self.tags.add((a.stamp, a.stamp, person.pk, tag_id, None, "", self.planner.importer_id))
             self.planner.change(
                 record_type=RecordType.PERSON_TAG,
-                record_uuid=person.uuid if a.postgres else person.uuid.hex,
+                record_uuid=person.uuid.hex,
                 region_code=given.get("region_code", person.region_code),
                 version=person.version + (1 if changes else 0),
                 action=ChangeAction.TAG,
@@ -1953,6 +2223,7 @@ class _Run:
         return cached
 
     def _tags_of(self, person_pk: int) -> set[int]:
+        self.gate()
         return set(
             PersonTag.objects.filter(person_id=person_pk).values_list("tag_type_id", flat=True)
         )
@@ -1964,13 +2235,14 @@ class _Run:
         if index is not None:  # new in this batch, not written yet
             value = self.planner.household_rows.rows[index][3]
             return str(value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(value))
+        self.gate()
         found = Household.objects.filter(pk=pk).values_list("uuid", flat=True).first()
         return str(found) if found else None
 
     def _flush(self) -> None:
-        self.planner.flush()
-        self.people.flush()
-        self.tags.flush()
+        """Hand this batch's rows to the writer (which first finishes the previous batch)."""
+        assert self.writer is not None
+        jobs = [*self.planner.jobs(), self.people.job(), self.tags.job()]
         if self.updates:
             names = (
                 "name",
@@ -1991,17 +2263,24 @@ class _Run:
             )
             quote = connection.ops.quote_name
             fields = {f.attname: str(f.column) for f in Person._meta.concrete_fields}
-            sets = ", ".join(f"{quote(fields[n])} = %s" for n in names)
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"UPDATE {quote(Person._meta.db_table)} SET {sets} WHERE id = %s",  # noqa: S608
-                    self.updates,
-                )
+            mark = _placeholder()
+            sets = ", ".join(f"{quote(fields[n])} = {mark}" for n in names)
+            table = quote(Person._meta.db_table)
+            sql = f"UPDATE {table} SET {sets} WHERE id = {mark}"  # noqa: S608
+            jobs.append(_executemany(sql, self.updates))
             self.updates = []
+        self.writer.submit(jobs)
+
+    def close(self) -> None:
+        """Let the last write finish (a commit that failed must not roll back under it)."""
+        if self.writer is not None:
+            self.writer.close()
 
     def _finish_commit(self) -> None:
         """Heads of households written in an earlier batch; heads who moved away."""
         planner = self.planner
+        assert self.writer is not None
+        self.writer.wait()
         quote = connection.ops.quote_name
         table = quote(Household._meta.db_table)
         with connection.cursor() as cursor:
@@ -2021,7 +2300,8 @@ class _Run:
             household = Household.objects.select_for_update().get(pk=household_id)
             if household.head_id is None:
                 self._head_change(household, person_id)
-        planner.flush()
+        self.writer.submit(planner.jobs())
+        self.writer.wait()
 
     def _head_change(self, household: Household, person_id: int | None) -> None:
         before = household.head_id
@@ -2030,7 +2310,7 @@ class _Run:
         household.save(update_fields=["head", "version", "updated_at"])
         self.planner.change(
             record_type=RecordType.HOUSEHOLD,
-            record_uuid=household.uuid if self.adapt.postgres else household.uuid.hex,
+            record_uuid=household.uuid.hex,
             region_code=household.region_code,
             version=household.version,
             action=ChangeAction.UPDATE,
@@ -2151,8 +2431,7 @@ def _file_problem(li: LedgerImport, mapping: Mapping[str, str | None]) -> str:
 def _summary(outcome: _Outcome) -> str:
     return _(
         "%(rows)d rows checked: %(created)d people to add, %(updated)d already registered "
-        "(to update); %(buildings)d new buildings, %(rooms)d new rooms, %(households)d new "
-        "households."
+        "to update. New: %(buildings)d buildings, %(rooms)d rooms, %(households)d households."
     ) % {
         "rows": outcome.rows,
         "created": outcome.created,
@@ -2318,11 +2597,14 @@ def ledger_check(
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
 
-def _open_upload(fh: IO[bytes], name: str, template: LedgerTemplate | None) -> LedgerReader:
+def _open_upload(
+    source: IO[bytes] | str, name: str, template: LedgerTemplate | None
+) -> LedgerReader:
+    """The ledger opened at the template's header row (if it has one there), else as found."""
     if template is not None:
         with contextlib.suppress(LedgerFileError):
-            return open_ledger(fh, file_name=name, header_row=template.header_row)
-    return open_ledger(fh, file_name=name)
+            return open_ledger(source, file_name=name, header_row=template.header_row)
+    return open_ledger(source, file_name=name)
 
 
 def _require_own(actor: Any, li: LedgerImport, scope: Scope) -> None:
@@ -2355,20 +2637,28 @@ def ledger_recheck(
     chosen = _template_of(template)
     if mapping or chosen is not None:
         with _stored(li) as source:
-            reader = (
-                _open_upload_path(source, li.file_name, chosen)
-                if chosen is not None
-                else open_ledger(source, file_name=li.file_name)
-            )
+            reader = _open_upload(source, li.file_name, chosen)
             with reader:
                 li.mapping, li.template = _mapping_for(reader, mapping=mapping, template=chosen)
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
 
-def _open_upload_path(source: IO[bytes] | str, name: str, template: LedgerTemplate) -> LedgerReader:
-    with contextlib.suppress(LedgerFileError):
-        return open_ledger(source, file_name=name, header_row=template.header_row)
-    return open_ledger(source, file_name=name)
+@contextlib.contextmanager
+def bulk_session() -> Iterator[None]:
+    """A larger page cache for SQLite while a bulk write runs (restored afterwards)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    size = int(getattr(settings, "GRIDGOV_LEDGER_SQLITE_CACHE_MB", DEFAULT_SQLITE_CACHE_MB))
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        before = int(cursor.fetchone()[0])
+        cursor.execute(f"PRAGMA cache_size = {-max(2, size) * 1024}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {before}")
 
 
 def _fail(li: LedgerImport, message: str) -> None:
@@ -2405,16 +2695,16 @@ def ledger_commit(
     li.refresh_from_db()
     progress = _Progress(li, on_progress, committing=True)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), bulk_session():
             with _stored(li) as source, _open_stored(li, source) as reader:
                 run = _Run(li, reader, actor=actor, scope=scope, real=True, progress=progress)
-                outcome = run.run()
-            message = ngettext(
-                "%(rows)d row imported: %(created)d people added, %(updated)d updated; "
-                "%(buildings)d buildings, %(rooms)d rooms and %(households)d households added.",
-                "%(rows)d rows imported: %(created)d people added, %(updated)d updated; "
-                "%(buildings)d buildings, %(rooms)d rooms and %(households)d households added.",
-                outcome.rows,
+                try:
+                    outcome = run.run()
+                finally:
+                    run.close()
+            message = _(
+                "%(rows)d rows imported: %(created)d people added, %(updated)d updated. New: "
+                "%(buildings)d buildings, %(rooms)d rooms, %(households)d households."
             ) % {
                 "rows": outcome.rows,
                 "created": outcome.created,

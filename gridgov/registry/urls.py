@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridgov.registry import views
+from gridgov.registry import views, views_ledger
 
 app_name = "registry"
 
@@ -11,6 +11,14 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("stats/", views.statistics, name="stats"),
     path("access-log/", views.access_log, name="access_log"),
+    path("ledger/", views_ledger.ledger, name="ledger"),
+    path("ledger/upload/", views_ledger.ledger_upload, name="ledger_upload"),
+    path("ledger/progress/", views_ledger.ledger_progress, name="ledger_progress"),
+    path("ledger/export/", views_ledger.ledger_export_view, name="ledger_export"),
+    path("ledger/<uuid:key>/", views_ledger.ledger_import, name="ledger_import"),
+    path("ledger/<uuid:key>/check/", views_ledger.ledger_recheck_view, name="ledger_check"),
+    path("ledger/<uuid:key>/commit/", views_ledger.ledger_commit_view, name="ledger_commit"),
+    path("ledger/<uuid:key>/errors/", views_ledger.ledger_errors, name="ledger_errors"),
     path("grid/<str:code>/", views.grid, name="grid"),
     path("grid/<str:code>/buildings.geojson", views.grid_buildings, name="grid_buildings"),
     path("grid/<str:code>/buildings/new/", views.building_new, name="building_new"),

@@ -145,6 +145,17 @@ API_RULES: dict[str, list[Rule]] = {
         Rule("GET", static(f"{API}/stats?region=320113003001001"), "login"),
     ],
     "api:registry_tag_types": [Rule("GET", static(f"{API}/tag-types"), "login")],
+    # ledger import and export: lists and exports hold only the caller's scope; an import is
+    # its importer's scope's (another grid's worker: 404, tests/registry/test_import_api.py)
+    "api:ledger_imports": [Rule("GET", static(f"{API}/ledger/imports"), "login")],
+    "api:ledger_templates": [Rule("GET", static(f"{API}/ledger/templates"), "login")],
+    "api:registry_ledger_export": [],  # registry staff only, else 403: test_export.py
+    "api:registry_ledger_upload": [],  # a write: tests/registry/test_import_api.py
+    "api:registry_ledger_import": [],  # one import: tests/registry/test_import_api.py
+    "api:registry_ledger_errors": [],  # likewise
+    "api:ledger_import_preview": [],  # likewise
+    "api:ledger_import_recheck": [],  # a write: likewise
+    "api:ledger_import_commit": [],  # a write: likewise
     "api:privacy_clearance": [Rule("GET", static("/api/v1/privacy/clearance"), "login")],
     "api:privacy_reveal": [],  # tests/privacy/test_api.py
     "api:privacy_access_log": [Rule("GET", static("/api/v1/privacy/access-log"), "admin")],

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.authz._base import Rule, static
-from tests.authz.registry import matrix_records
+from tests.authz.registry import GRIDS, grid_region, matrix_records
 
 NOBODYS = "00000000-0000-4000-8000-000000000000"
 NOBODYS_GRID = "320199999999999"
@@ -60,6 +60,33 @@ RULES: dict[str, list[Rule]] = {
         Rule("GET", static("/registry/stats/?region=320113003001001"), "login"),
     ],
     "registry:access_log": [Rule("GET", static("/registry/access-log/"), "admin")],
+    # the ledger screens: every logged-in user gets the page (a note without base data); an
+    # upload into grid A / the other district is for editors in scope (readers 403, the rest
+    # 404); an import nobody has is 404 for everyone. Another grid's worker's 404 on a real
+    # import, and who may check and commit it: tests/registry/test_views_ledger.py.
+    "registry:ledger": [Rule("GET", static("/registry/ledger/"), "login")],
+    "registry:ledger_upload": [
+        Rule(
+            "POST",
+            lambda where: f"/registry/ledger/upload/?region={GRIDS[where]}",
+            "registry_edit",
+            region=grid_region,
+        )
+    ],
+    "registry:ledger_progress": [
+        Rule("GET", static("/registry/ledger/progress/?token=m"), "login")
+    ],
+    "registry:ledger_export": [Rule("GET", static("/registry/ledger/export/?format=csv"), "login")],
+    "registry:ledger_import": [Rule("GET", static(f"/registry/ledger/{NOBODYS}/"), "login")],
+    "registry:ledger_errors": [Rule("GET", static(f"/registry/ledger/{NOBODYS}/errors/"), "login")],
+    "registry:ledger_check": [
+        Rule(
+            "POST", static(f"/registry/ledger/{NOBODYS}/check/"), "login", data={"column-0": "name"}
+        )
+    ],
+    "registry:ledger_commit": [
+        Rule("POST", static(f"/registry/ledger/{NOBODYS}/commit/"), "login")
+    ],
     "registry:grid": [Rule("GET", static("/registry/grid/320113003001001/"), "login")],
     "registry:grid_buildings": [
         Rule("GET", static("/registry/grid/320113003001001/buildings.geojson"), "login")

@@ -277,18 +277,11 @@ _SERVICE = re.compile(r"^[48]00\d{7}$")
 
 
 def normalise_phone(value: str) -> str:
-    """Digits only, without a leading +86 / 0086 / 86 country prefix.
+    """Digits only, without the country prefix: the look-up hashes' own rule
+    (``gridgov.privacy.crypto.normalise_phone``), so what is accepted here hashes alike."""
+    from gridgov.privacy.crypto import normalise_phone as rule
 
-    The same rule as ``gridgov.privacy.crypto.normalise_phone``, so that what this module
-    accepts hashes to the same look-up value.
-    """
-    text = unicodedata.normalize("NFKC", value or "")
-    digits = "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
-    if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) > 11:
-        digits = digits[2:]
-    return digits
+    return rule(value)
 
 
 def check_mobile(value: str, *, field: str = "phone") -> str:

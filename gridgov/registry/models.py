@@ -235,6 +235,17 @@ class Person(MaskedPersonalData, RegistryRecord):
         "phone": "phone_mask",
     }
 
+    # People are the registry's big table (a million rows is a district): every index costs an
+    # import time. The scope filter is a range on region_code (core.scope.prefix_q), which the
+    # (region_code, name) index serves, so region_code needs no index of its own here; the look-up
+    # hashes are compared by equality only (no PostgreSQL pattern-ops twin).
+    region_code = models.CharField(
+        _("region code"),
+        max_length=15,
+        default="",
+        blank=True,
+        help_text=_("The grid's code, or the community's when no grid is known."),
+    )
     name = models.CharField(_("name"), max_length=100)
     sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
@@ -242,9 +253,7 @@ class Person(MaskedPersonalData, RegistryRecord):
     id_number_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     id_number_mask = models.CharField(_("id number"), max_length=24, blank=True, default="")
     phone = EncryptedTextField(_("phone"), blank=True, default="")
-    phone_hash = models.CharField(
-        max_length=64, blank=True, default="", db_index=True, editable=False
-    )
+    phone_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     phone_mask = models.CharField(_("phone"), max_length=24, blank=True, default="")
     ethnicity = models.CharField(_("ethnicity"), max_length=20, blank=True)
     person_type = models.CharField(
@@ -288,6 +297,7 @@ class Person(MaskedPersonalData, RegistryRecord):
             models.Index(fields=["region_code", "name"], name="person_region_name"),
             # district-wide name search walks names in order and stops after a page
             models.Index(fields=["name"], name="person_name"),
+            models.Index(fields=["phone_hash"], name="person_phone_hash"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -583,9 +583,11 @@ class LedgerTemplate(models.Model):
 
 class ImportStatus(models.TextChoices):
     UPLOADED = "uploaded", _("uploaded")
+    CHECK_QUEUED = "check_queued", _("waiting to be checked")
     CHECKING = "checking", _("checking")
     CHECKED = "checked", _("checked")
     FAILED_CHECK = "failed_check", _("check failed")
+    COMMIT_QUEUED = "commit_queued", _("waiting to be imported")
     IMPORTING = "importing", _("importing")
     IMPORTED = "imported", _("imported")
     FAILED = "failed", _("failed")
@@ -633,6 +635,17 @@ class LedgerImport(TimeStampedModel):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
+    #: a large ledger's check or commit runs in the background (``gridgov worker``): who asked
+    #: for the queued step and when (cleared when the step ends)
+    queued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("queued by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

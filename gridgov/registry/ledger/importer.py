@@ -58,7 +58,7 @@ from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from heapq import merge
 from pathlib import Path
@@ -1653,12 +1653,13 @@ class _Progress:
         self.last = -1
         self.side: Any = None
         self.path: Path | None = None
-        if committing:
-            if connection.vendor == "postgresql":
-                self.side = connections.create_connection(DEFAULT_DB_ALIAS)
-            self.path = _progress_file(li)
-            with contextlib.suppress(OSError):
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+        if committing and connection.vendor == "postgresql":
+            self.side = connections.create_connection(DEFAULT_DB_ALIAS)
+        # the file is also the step's heartbeat (``ledger_fail_stale``)
+        self.path = _progress_file(li)
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("0", encoding="ascii")
 
     def __call__(self, done: int, *, final: bool = False) -> None:
         if (done < self.next_at and not final) or done == self.last:
@@ -1666,10 +1667,9 @@ class _Progress:
         self.next_at = done + self.every
         self.last = done
         self.li.progress = done
-        if self.committing:
-            self._side_write(done)
-        else:
+        if not self.committing:
             LedgerImport.objects.filter(pk=self.li.pk).update(progress=done)
+        self._side_write(done)
         if self.callback is not None:
             self.callback(self.li)
 
@@ -2539,8 +2539,13 @@ def ledger_check(
     mapping: Mapping[str, str | None] | None = None,
     region: Region | str | None = None,
     on_progress: ProgressCallback | None = None,
+    background: bool = False,
 ) -> LedgerImport:
     """Store an uploaded ledger and check every row of it (a dry run: no base data changes).
+
+    ``background``: store it and leave the check to ``gridgov worker`` (status
+    ``check_queued``; see ``ledger_run_queued``) — for ledgers too large to check within a
+    request (``runs_in_background``).
 
     ``mapping`` ({header: field or None}) or ``template`` (a ``LedgerTemplate`` or its name)
     choose the columns; otherwise the template remembered for the same headers, else the
@@ -2579,8 +2584,12 @@ def ledger_check(
             template=used,
             status=ImportStatus.UPLOADED,
         )
+        if background:
+            li.status, li.queued_by, li.queued_at = ImportStatus.CHECK_QUEUED, actor, timezone.now()
         li.save()
         li.file.save(f"{li.uuid.hex}.{kind}", File(fh), save=True)
+    if background:
+        return li
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
 
@@ -2610,12 +2619,14 @@ def ledger_recheck(
     mapping: Mapping[str, str | None] | None = None,
     template: LedgerTemplate | str | None = None,
     on_progress: ProgressCallback | None = None,
+    background: bool = False,
 ) -> LedgerImport:
-    """Check a stored upload again, with another mapping or template (the mapping step)."""
+    """Check a stored upload again, with another mapping or template (the mapping step);
+    ``background`` as for ``ledger_check``."""
     scope = _require_importer(actor)
     li = LedgerImport.objects.select_related("template").get(pk=ledger_import.pk)
     _require_own(actor, li, scope)
-    if li.status in (ImportStatus.IMPORTING, ImportStatus.IMPORTED, ImportStatus.CHECKING):
+    if li.status in BUSY or li.status == ImportStatus.IMPORTED:
         raise Conflict(
             _("this import is %(status)s and cannot be checked again")
             % {"status": li.get_status_display()},
@@ -2627,6 +2638,11 @@ def ledger_recheck(
             reader = _open_upload(source, li.file_name, chosen)
             with reader:
                 li.mapping, li.template = _mapping_for(reader, mapping=mapping, template=chosen)
+    if background:
+        li.status, li.queued_by, li.queued_at = ImportStatus.CHECK_QUEUED, actor, timezone.now()
+        li.message = ""
+        li.save()
+        return li
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
 
@@ -2659,6 +2675,7 @@ def ledger_commit(
     actor: User,
     ledger_import: LedgerImport,
     on_progress: ProgressCallback | None = None,
+    background: bool = False,
 ) -> LedgerImport:
     """Import a checked ledger, all or nothing; answers the import (``imported`` or ``failed``).
 
@@ -2666,12 +2683,21 @@ def ledger_commit(
     so two at once cannot both run. The file is read and every row checked again: a row that
     no longer passes (the registry changed since the check) stops the import, rolls it back and
     leaves it ``failed`` with a message naming the row.
+
+    ``background``: claim it for ``gridgov worker`` instead (status ``commit_queued``) and
+    answer at once.
     """
     scope = _require_importer(actor)
     li = LedgerImport.objects.select_related("template").get(pk=ledger_import.pk)
     _require_own(actor, li, scope)
+    now = timezone.now()
+    if background:
+        claim: dict[str, Any] = {"status": ImportStatus.COMMIT_QUEUED}
+        claim.update(queued_by=actor, queued_at=now)
+    else:
+        claim = {"status": ImportStatus.IMPORTING, "started_at": now, "progress": 0}
     claimed = LedgerImport.objects.filter(pk=li.pk, status=ImportStatus.CHECKED).update(
-        status=ImportStatus.IMPORTING, started_at=timezone.now(), progress=0, finished_at=None
+        finished_at=None, **claim
     )
     if not claimed:
         raise Conflict(
@@ -2680,6 +2706,15 @@ def ledger_commit(
             detail={"status": li.status},
         )
     li.refresh_from_db()
+    if background:
+        return li
+    return _commit_claimed(li, actor=actor, scope=scope, on_progress=on_progress)
+
+
+def _commit_claimed(
+    li: LedgerImport, *, actor: User, scope: Scope, on_progress: ProgressCallback | None
+) -> LedgerImport:
+    """The commit of an import this process claimed (status ``importing``)."""
     progress = _Progress(li, on_progress, committing=True)
     try:
         with transaction.atomic(), bulk_session():
@@ -2736,6 +2771,125 @@ def ledger_commit(
     if on_progress is not None:
         on_progress(li)
     return li
+
+
+# --------------------------------------------------------------------------- in the background
+
+#: statuses of an import whose step (check or commit) has not ended yet
+BUSY = (
+    ImportStatus.CHECK_QUEUED,
+    ImportStatus.CHECKING,
+    ImportStatus.COMMIT_QUEUED,
+    ImportStatus.IMPORTING,
+)
+
+
+def runs_in_background(size: int) -> bool:
+    """Whether a ledger of ``size`` bytes is checked and committed by ``gridgov worker`` rather
+    than within the web or API request (``GRIDGOV_LEDGER_INLINE_MB``, default 2 MB: about
+    15,000 rows, a few seconds of work; a million rows take minutes, longer than a request may
+    run)."""
+    limit = float(getattr(settings, "GRIDGOV_LEDGER_INLINE_MB", 2.0))
+    return size > limit * 2**20
+
+
+def import_size(li: LedgerImport) -> int:
+    """The stored upload's size in bytes (0 when it is gone)."""
+    try:
+        return int(li.file.size) if li.file else 0
+    except OSError:
+        return 0
+
+
+def ledger_claim_queued() -> LedgerImport | None:
+    """Claim the oldest queued step for this worker, with one conditional UPDATE (so two
+    workers never run the same step); None when nothing waits."""
+    waiting = LedgerImport.objects.filter(
+        status__in=(ImportStatus.CHECK_QUEUED, ImportStatus.COMMIT_QUEUED)
+    ).order_by("queued_at", "pk")
+    for li in waiting[:10]:
+        running = (
+            ImportStatus.CHECKING
+            if li.status == ImportStatus.CHECK_QUEUED
+            else ImportStatus.IMPORTING
+        )
+        claimed = LedgerImport.objects.filter(pk=li.pk, status=li.status).update(
+            status=running, started_at=timezone.now(), progress=0, finished_at=None
+        )
+        if claimed:
+            li.refresh_from_db()
+            return li
+    return None
+
+
+def ledger_run_claimed(*, ledger_import: LedgerImport) -> LedgerImport:
+    """Run the step a worker claimed (``ledger_claim_queued``): the check, as the uploader, or
+    the commit, as the user who asked for it. Their rights are checked again now."""
+    li = LedgerImport.objects.select_related("template", "created_by", "queued_by").get(
+        pk=ledger_import.pk
+    )
+    if li.queued_at is None or li.status not in (ImportStatus.CHECKING, ImportStatus.IMPORTING):
+        raise Conflict(
+            _("this import has no step waiting for the background worker; it is %(status)s")
+            % {"status": li.get_status_display()},
+            detail={"status": li.status},
+        )
+    actor = li.queued_by or li.created_by
+    checking = li.status == ImportStatus.CHECKING
+    try:
+        scope = _require_importer(actor)
+        _require_own(actor, li, scope)
+    except DomainError as exc:
+        LedgerImport.objects.filter(pk=li.pk).update(
+            status=ImportStatus.FAILED_CHECK if checking else ImportStatus.CHECKED,
+            message=exc.message[:4000],
+            finished_at=timezone.now(),
+            queued_at=None,
+        )
+        li.refresh_from_db()
+        return li
+    try:
+        if checking:
+            return _check(li, actor=actor, scope=scope, on_progress=None)
+        return _commit_claimed(li, actor=actor, scope=scope, on_progress=None)
+    finally:
+        LedgerImport.objects.filter(pk=li.pk).update(queued_at=None)
+        li.queued_at = None
+
+
+def ledger_fail_stale() -> int:
+    """Fail the steps that stopped without ending — their process was killed (a web request
+    past its time, a worker stopped): nothing of a commit is left (its transaction died with
+    it). A step is stale when neither its start nor its progress file moved for
+    ``GRIDGOV_LEDGER_STALE_MINUTES`` (default 30). Answers how many failed."""
+    limit = timedelta(minutes=float(getattr(settings, "GRIDGOV_LEDGER_STALE_MINUTES", 30)))
+    now = timezone.now()
+    failed = 0
+    running = LedgerImport.objects.filter(
+        status__in=(ImportStatus.CHECKING, ImportStatus.IMPORTING)
+    )
+    for li in running:
+        beat = li.started_at or li.created_at
+        with contextlib.suppress(OSError, ValueError, OverflowError):
+            moved = datetime.fromtimestamp(_progress_file(li).stat().st_mtime, tz=UTC)
+            beat = max(beat, moved)
+        if now - beat <= limit:
+            continue
+        checking = li.status == ImportStatus.CHECKING
+        message = (
+            _("The check stopped unexpectedly; check the ledger again.")
+            if checking
+            else _("Nothing was imported: the import stopped unexpectedly. Check the ledger again.")
+        )
+        failed += LedgerImport.objects.filter(pk=li.pk, status=li.status).update(
+            status=ImportStatus.FAILED_CHECK if checking else ImportStatus.FAILED,
+            message=message,
+            finished_at=now,
+            queued_at=None,
+        )
+        with contextlib.suppress(OSError):
+            _progress_file(li).unlink()
+    return failed
 
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")

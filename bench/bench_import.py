@@ -40,25 +40,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import engines  # noqa: E402  (bench/engines.py, found through the path above)
+
 TARGET_COMMIT_S = 90.0
 TARGET_RATIO = 0.4
 BENCH_DB = "gridgov_bench_import"
+WORK = Path(tempfile.gettempdir()) / "gridgov-bench-import"
 DISTRICT = "320199"
 HOUSEHOLDS_PER_GRID = 300
 BATCH = 2000
@@ -94,75 +93,22 @@ CHECK = "10X98765432"
 # --- the parent: one child process per database ---------------------------------------------
 
 
-def postgres_url(base: str) -> tuple[str | None, str]:
-    """The URL of a fresh bench database next to ``base``'s, if the role may create it."""
-    import psycopg
-
-    parts = urlsplit(base)
-    bench = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            may = conn.execute(
-                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
-            if not (may and may[0]):
-                return None, "the role may not create databases"
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    except psycopg.Error as exc:
-        return None, f"PostgreSQL unavailable: {str(exc).strip().splitlines()[0]}"
-    return bench, "created"
-
-
-def drop_postgres(base: str) -> None:
-    import psycopg
-
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    except psycopg.Error:
-        pass
-
-
-def run_child(engine: str, url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    var_dir = work / f"var-{engine}"
-    shutil.rmtree(var_dir, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
+def run_child(engine: str, url: str, args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
+    cmd = [__file__, "--child", engine, "--rows", str(args.rows), "--seed", str(args.seed)]
+    cmd += ["--file", str(ledger_path(args.rows))]
+    return engines.run_child(
         engine,
-        "--rows",
-        str(args.rows),
-        "--seed",
-        str(args.seed),
-        "--file",
-        str(work / f"ledger-{args.rows}.csv"),
-    ]
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "GRIDGOV_VAR_DIR": str(var_dir),
-        "GRIDGOV_MEDIA_ROOT": str(var_dir / "media"),
-        "GRIDGOV_MEDIA_STORAGE": "local",
-        "GRIDGOV_LEDGER_MAX_MB": "1000",
-        "DJANGO_SETTINGS_MODULE": "gridgov.settings",
-        "GRIDGOV_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    last = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("{"):
-            last = line
-        else:
-            print(line, end="", flush=True)
-    code = proc.wait()
-    shutil.rmtree(var_dir, ignore_errors=True)
-    if code or not last:
-        return {"engine": engine, "error": f"the {engine} run failed (exit {code})"}
-    result: dict[str, Any] = json.loads(last)
-    return result
+        cmd,
+        url,
+        var_dir,
+        GRIDGOV_MEDIA_ROOT=str(var_dir / "media"),
+        GRIDGOV_MEDIA_STORAGE="local",
+        GRIDGOV_LEDGER_MAX_MB="1000",
+    )
+
+
+def ledger_path(rows: int) -> Path:
+    return WORK / f"ledger-{rows}.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,9 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['cores']} cores, {info['cpu']}",
         flush=True,
     )
-    work = Path(tempfile.gettempdir()) / "gridgov-bench-import"
-    work.mkdir(exist_ok=True)
-    ledger = work / f"ledger-{args.rows}.csv"
+    WORK.mkdir(exist_ok=True)
+    ledger = ledger_path(args.rows)
     started = time.perf_counter()
     households = write_ledger(ledger, args.rows, seed=args.seed)
     print(
@@ -196,42 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{households:,} households, written in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
-    results = []
-    if args.engine in ("all", "sqlite"):
-        path = work / "import.sqlite3"
-        for p in work.glob(f"{path.name}*"):
-            p.unlink()
-        results.append(run_child("sqlite", f"sqlite:///{path}", args, work))
-        for p in work.glob(f"{path.name}*"):
-            p.unlink()
-    base = os.environ.get("DATABASE_URL", "")
-    if args.engine in ("all", "postgres"):
-        if base.startswith(("postgres://", "postgresql://")):
-            url, how = postgres_url(base)
-            if url:
-                print(f"\nPostgreSQL: database {BENCH_DB} {how}", flush=True)
-                results.append(run_child("postgres", url, args, work))
-                drop_postgres(base)
-            else:
-                print(f"\nPostgreSQL skipped: {how}")
-        elif args.engine == "postgres":
-            print("\nPostgreSQL skipped: DATABASE_URL does not point at PostgreSQL")
+    results = engines.run_engines(
+        engines=args.engine,
+        work=WORK,
+        name="import",
+        database=BENCH_DB,
+        run=lambda engine, url, var_dir: run_child(engine, url, args, var_dir),
+        drop=True,
+    )
     ledger.unlink(missing_ok=True)
-
-    ok = bool(results) and all("error" not in r for r in results)
-    met = ok and all(r.get("targets_met") for r in results)
-    print(f"\ncompleted: {'yes' if ok else 'NO'}; targets met: {'yes' if met else 'no'}")
-    summary = {
-        "benchmark": "ledger import: 1,000,000 people from CSV",
-        "quick": args.quick,
-        "rows": args.rows,
-        "machine": info,
-        "completed": ok,
-        "targets_met": met,
-        "engines": results,
-    }
-    print(json.dumps(summary, sort_keys=True, default=str))
-    return 0 if ok else 1
+    return engines.finish(
+        results,
+        benchmark="ledger import: 1,000,000 people from CSV",
+        quick=args.quick,
+        rows=args.rows,
+        machine=info,
+    )
 
 
 # --- the ledger -------------------------------------------------------------------------------

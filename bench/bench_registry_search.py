@@ -32,19 +32,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import engines  # noqa: E402  (bench/engines.py, found through the path above)
 
 TARGET_P95_MS = 100.0
 BENCH_DB = "gridgov_bench_registry"
@@ -61,69 +59,12 @@ MIN_SAMPLES = 20
 # --- the parent: one child process per database ---------------------------------------------
 
 
-def postgres_url(base: str, *, fresh: bool) -> tuple[str | None, str]:
-    """The URL of the bench database next to ``base``'s, created (fresh) if the role may."""
-    import psycopg
-
-    parts = urlsplit(base)
-    bench = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]
-            ).fetchone()
-            if exists and not fresh:
-                return bench, "reused"
-            may = conn.execute(
-                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
-            if not (may and may[0]):
-                return None, "the role may not create databases"
-            if exists:
-                conn.execute(f'DROP DATABASE "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    except psycopg.Error as exc:
-        return None, f"PostgreSQL unavailable: {str(exc).strip().splitlines()[0]}"
-    return bench, "created"
-
-
-def run_child(engine: str, url: str, args: argparse.Namespace, var_dir: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
-        engine,
-        "--people",
-        str(args.people),
-        "--samples",
-        str(args.samples),
-        "--budget",
-        str(args.budget),
-        "--seed",
-        str(args.seed),
-    ]
+def run_child(engine: str, url: str, args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
+    cmd = [__file__, "--child", engine, "--people", str(args.people)]
+    cmd += ["--samples", str(args.samples), "--budget", str(args.budget), "--seed", str(args.seed)]
     if args.reuse:
         cmd.append("--reuse")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "GRIDGOV_VAR_DIR": var_dir,
-        "DJANGO_SETTINGS_MODULE": "gridgov.settings",
-        "GRIDGOV_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    last = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("{"):
-            last = line
-        else:
-            print(line, end="", flush=True)
-    code = proc.wait()
-    if code or not last:
-        return {"engine": engine, "error": f"the {engine} run failed (exit {code})"}
-    result: dict[str, Any] = json.loads(last)
-    return result
+    return engines.run_child(engine, cmd, url, var_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,49 +96,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['cores']} cores, {info['cpu']}",
         flush=True,
     )
-    results = []
-    work = Path(tempfile.gettempdir()) / "gridgov-bench"
-    work.mkdir(exist_ok=True)
-    if args.engine in ("all", "sqlite"):
-        path = work / f"registry-{args.people}.sqlite3"
-        if not args.reuse:
-            for p in work.glob(f"{path.name}*"):
-                p.unlink()
-        var_dir = str(work / "var-registry-sqlite")
-        results.append(run_child("sqlite", f"sqlite:///{path}", args, var_dir))
-        if not args.reuse:
-            for p in work.glob(f"{path.name}*"):
-                p.unlink()
-    base = os.environ.get("DATABASE_URL", "")
-    if args.engine in ("all", "postgres"):
-        if base.startswith(("postgres://", "postgresql://")):
-            url, how = postgres_url(base, fresh=not args.reuse)
-            if url:
-                print(f"\nPostgreSQL: database {BENCH_DB} {how}", flush=True)
-                var_dir = str(work / "var-registry-postgres")
-                results.append(run_child("postgres", url, args, var_dir))
-            else:
-                print(f"\nPostgreSQL skipped: {how}")
-        elif args.engine == "postgres":
-            print("\nPostgreSQL skipped: DATABASE_URL does not point at PostgreSQL")
-    if not args.reuse:  # the data keys of a reused database live there
-        shutil.rmtree(work / "var-registry-sqlite", ignore_errors=True)
-        shutil.rmtree(work / "var-registry-postgres", ignore_errors=True)
-
-    ok = bool(results) and all("error" not in r for r in results)
-    met = ok and all(r.get("targets_met") for r in results)
-    print(f"\ncompleted: {'yes' if ok else 'NO'}; targets met: {'yes' if met else 'no'}")
-    summary = {
-        "benchmark": "registry: scoped person search",
-        "quick": args.quick,
-        "people": args.people,
-        "machine": info,
-        "completed": ok,
-        "targets_met": met,
-        "engines": results,
-    }
-    print(json.dumps(summary, sort_keys=True, default=str))
-    return 0 if ok else 1
+    results = engines.run_engines(
+        engines=args.engine,
+        work=Path(tempfile.gettempdir()) / "gridgov-bench",
+        name=f"registry-{args.people}",
+        database=BENCH_DB,
+        run=lambda engine, url, var_dir: run_child(engine, url, args, var_dir),
+        reuse=args.reuse,
+    )
+    return engines.finish(
+        results,
+        benchmark="registry: scoped person search",
+        quick=args.quick,
+        people=args.people,
+        machine=info,
+    )
 
 
 # --- the child: load, measure, print one JSON line ---------------------------------------------

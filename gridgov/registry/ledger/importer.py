@@ -993,6 +993,7 @@ class _Ids:
         self.sequence = real and connection.vendor == "postgresql"
         self._next = 0
         self._block: list[int] = []
+        self._size = 500
         table = model._meta.db_table
         if real and not self.sequence:
             with connection.cursor() as cursor:
@@ -1015,10 +1016,12 @@ class _Ids:
         if not self._block:
             table = self.model._meta.db_table
             self.gate()
+            # blocks grow (1,000, 2,000, … up to ID_BLOCK): a small ledger takes few numbers
+            self._size = min(ID_BLOCK, max(1000, 2 * self._size))
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [table, ID_BLOCK],
+                    [table, self._size],
                 )
                 self._block = [r[0] for r in cursor.fetchall()]
                 self._block.reverse()

@@ -20,12 +20,13 @@ from __future__ import annotations
 import math
 import uuid as uuid_module
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Required, TypedDict, TypeVar, Unpack
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -428,136 +429,65 @@ def _save_change(
     changes: dict[str, Any],
     reason: str,
     now: datetime,
-    extra_fields: Iterable[str] = (),
+    save: Callable[[Any], None] | None = None,
 ) -> None:
-    """Bump the version, save, and append the change (nothing when nothing changed)."""
+    """Bump the version, save (with ``save`` when given), and append the change (nothing when
+    nothing changed)."""
     if not changes:
         return
     record.version += 1
     record.updated_at = now
-    record.save()
+    if save is None:
+        record.save()
+    else:
+        save(record)
     history.record_change(
         record=record, action=action, actor=_actor(actor), changes=changes, reason=reason, at=now
     )
 
 
-def _close(
-    model: type[M],
-    ref: Any,
+def _save_update(
+    record: Any,
+    columns: dict[str, Any],
     *,
     actor: Any,
-    closed_reason: str,
     reason: str,
-    version: int | None,
-    at: datetime | None,
-    roles: frozenset[str] = EDIT_ROLES,
-    extra: dict[str, Any] | None = None,
-) -> M:
-    record = _load(model, ref, actor, roles=roles, version=version)
-    p = Problems()
-    code = _closed_reason(p, closed_reason)
-    note = _reason(p, reason, required=True)
-    p.check()
-    now = _now(at)
-    changes = _apply(
+    now: datetime,
+    hidden: Iterable[str] = (),
+    save: Callable[[Any], None] | None = None,
+) -> dict[str, list[Any]]:
+    """Set ``columns``, save and append one "update" change of those that changed (``hidden``
+    ones, a personal value's hash and mask, are set but left out of the history)."""
+    changes = _apply(record, columns)
+    for name in hidden:
+        changes.pop(name, None)
+    _save_change(
         record,
-        {"closed_at": now, "closed_reason": code, "closed_note": note, **(extra or {})},
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        changes=changes,
+        reason=reason,
+        now=now,
+        save=save,
     )
-    _save_change(
-        record, actor=actor, action=ChangeAction.CLOSE, changes=changes, reason=note, now=now
+    return changes
+
+
+def _record_created(
+    record: Any, values: dict[str, Any], *, actor: Any, at: datetime | None
+) -> None:
+    """Append the "create" change of a new record: every field given a value."""
+    history.record_change(
+        record=record,
+        action=ChangeAction.CREATE,
+        actor=_actor(actor),
+        changes=history.created(values),
+        at=_now(at),
     )
-    return record
-
-
-def _reopen(
-    model: type[M],
-    ref: Any,
-    *,
-    actor: Any,
-    reason: str,
-    version: int | None,
-    at: datetime | None,
-    extra: dict[str, Any] | None = None,
-) -> M:
-    record = _load(model, ref, actor, version=version, open_only=False)
-    if record.closed_at is None:
-        raise Conflict(_("%(record)s is not closed") % {"record": record})
-    p = Problems()
-    note = _reason(p, reason, required=True)
-    p.check()
-    now = _now(at)
-    changes = _apply(
-        record, {"closed_at": None, "closed_reason": "", "closed_note": "", **(extra or {})}
-    )
-    _save_change(
-        record, actor=actor, action=ChangeAction.REOPEN, changes=changes, reason=note, now=now
-    )
-    return record
-
-
-def _reopen_checked(
-    model: type[M],
-    ref: Any,
-    *,
-    actor: Any,
-    reason: str,
-    version: int | None,
-    at: datetime | None,
-    roles: frozenset[str] = EDIT_ROLES,
-    check: Callable[[M], None] | None = None,
-) -> M:
-    """Reopen a closed record: visible (else NotFound), editable with ``roles`` (else
-    PermissionDenied), at the version seen and closed (else Conflict), with a reason (else
-    ValidationFailed); ``check`` raises Conflict when reopening would break a rule (a number
-    taken meanwhile, a closed parent). One "reopen" RecordChange row with the reason."""
-    record = _load(model, ref, actor, roles=roles, version=version, open_only=False)
-    if record.closed_at is None:
-        raise Conflict(
-            _("%(record)s is not closed") % {"record": record},
-            detail={"version": record.version},
-        )
-    p = Problems()
-    note = _reason(p, reason, required=True)
-    p.check()
-    if check is not None:
-        check(record)
-    now = _now(at)
-    seen = record.version
-    changes = _apply(record, {"closed_at": None, "closed_reason": "", "closed_note": ""})
-    try:
-        with transaction.atomic():
-            _save_change(
-                record,
-                actor=actor,
-                action=ChangeAction.REOPEN,
-                changes=changes,
-                reason=note,
-                now=now,
-            )
-    except IntegrityError as exc:  # a twin opened at the same moment: 409, not 500
-        raise Conflict(
-            _("%(record)s cannot be reopened: an open record took its place meanwhile")
-            % {"record": record},
-            detail={"version": seen},
-        ) from exc
-    return record
-
-
-def _require_open_parent(parent: RegistryRecord | None) -> None:
-    """Children of a closed record stay closed: closing refuses while open children exist."""
-    if parent is not None and parent.closed_at is not None:
-        raise Conflict(
-            _("%(record)s is closed; reopen it first") % {"record": parent},
-            detail={"closed": str(parent.uuid)},
-        )
 
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not UNSET}
-
-
-def _open_count(qs: Any) -> int:
-    return int(qs.filter(closed_at__isnull=True).count())
 
 
 def _cascade_region(building: Building) -> None:
@@ -730,13 +660,7 @@ def building_create(
     now = _now(at)
     building.save()
     values = {**columns, **place, "address_key": building.address_key}
-    history.record_change(
-        record=building,
-        action=ChangeAction.CREATE,
-        actor=_actor(actor),
-        changes=history.created(values),
-        at=now,
-    )
+    _record_created(building, values, actor=actor, at=now)
     return building
 
 
@@ -805,54 +729,6 @@ def building_update(
     return record
 
 
-@transaction.atomic
-def building_close(
-    *,
-    actor: User,
-    building: Building | str,
-    closed_reason: str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Building:
-    """Close a building (demolished, duplicate…): refused while it has open rooms."""
-    record = _load(Building, building, actor, version=version)
-    rooms = _open_count(Room.objects.filter(building=record))
-    if rooms:
-        raise Conflict(
-            _("the building still has %(count)s open rooms: close or move them first")
-            % {"count": rooms},
-            detail={"rooms": rooms},
-        )
-    return _close(
-        Building,
-        record,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=at,
-    )
-
-
-@transaction.atomic
-def building_reopen(
-    *,
-    actor: User,
-    building: Building | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Building:
-    record = _load(Building, building, actor, version=version, open_only=False)
-    if record.closed_at is None:
-        raise Conflict(_("%(record)s is not closed") % {"record": record})
-    p = Problems()
-    _check_address(p, record, exclude_pk=record.pk)
-    p.check()
-    return _reopen(Building, record, actor=actor, reason=reason, version=version, at=at)
-
-
 # --- rooms --------------------------------------------------------------------------------------
 
 
@@ -918,13 +794,7 @@ def room_create(
     room = Room(building=found, region_code=found.region_code, **columns)
     _check_room_unique(room)
     room.save()
-    history.record_change(
-        record=room,
-        action=ChangeAction.CREATE,
-        actor=_actor(actor),
-        changes=history.created({"building": found, **columns}),
-        at=_now(at),
-    )
+    _record_created(room, {"building": found, **columns}, actor=actor, at=at)
     return room
 
 
@@ -961,63 +831,6 @@ def room_update(
     return record
 
 
-@transaction.atomic
-def room_close(
-    *,
-    actor: User,
-    room: Room | str,
-    closed_reason: str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Room:
-    """Close a room: refused while households live in it."""
-    record = _load(Room, room, actor, version=version)
-    households = _open_count(Household.objects.filter(room=record))
-    if households:
-        raise Conflict(
-            _("%(count)s households still live in this room: move or close them first")
-            % {"count": households},
-            detail={"households": households},
-        )
-    return _close(
-        Room,
-        record,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=at,
-    )
-
-
-def _check_room_reopenable(room: Room) -> None:
-    _require_open_parent(Building.objects.filter(pk=room.building_id).first())
-    _check_room_unique(room)
-
-
-@transaction.atomic
-def room_reopen(
-    *,
-    actor: User,
-    room: Room | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Room:
-    """Reopen a room closed in error: refused (409) while its building is closed or while
-    another open room of the building has its (unit, number)."""
-    return _reopen_checked(
-        Room,
-        room,
-        actor=actor,
-        reason=reason,
-        version=version,
-        at=at,
-        check=_check_room_reopenable,
-    )
-
-
 # --- households -----------------------------------------------------------------------------------
 
 
@@ -1028,10 +841,17 @@ def _household_place(
     found = _ref(p, "room", Room, room, actor) if room not in (None, "") else None
     if found is not None:
         return found, found.region_code
-    if "room" in p:
+    missing = _("give the room, or the grid of a household without a known room")
+    return _in_grid(p, "room", grid, missing)
+
+
+def _in_grid(p: Problems, field: str, grid: Any, missing: str) -> tuple[None, str] | None:
+    """(None, region_code) of a record placed in a grid (or community) because its ``field``
+    (its room, its household) was not given; None with a problem when neither was."""
+    if field in p:
         return None
     if grid in (None, ""):
-        p.add("room", _("give the room, or the grid of a household without a known room"))
+        p.add(field, missing)
         return None
     region = _region_by_code(p, "grid", grid, {Level.GRID, Level.COMMUNITY})
     return (None, region.code) if region is not None else None
@@ -1058,23 +878,17 @@ def household_create(
     household = Household.objects.create(
         room=found_room, region_code=region_code, number=number_text
     )
-    history.record_change(
-        record=household,
-        action=ChangeAction.CREATE,
-        actor=_actor(actor),
-        changes=history.created(
-            {"room": found_room, "number": number_text, "region_code": region_code}
-        ),
-        at=_now(at),
+    _record_created(
+        household,
+        {"room": found_room, "number": number_text, "region_code": region_code},
+        actor=actor,
+        at=at,
     )
     return household
 
 
 def _set_relation(person: Person, relation: str, *, actor: Any, now: datetime, reason: str) -> None:
-    changes = _apply(person, {"relation": relation})
-    _save_change(
-        person, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason=reason, now=now
-    )
+    _save_update(person, {"relation": relation}, actor=actor, reason=reason, now=now)
 
 
 @transaction.atomic
@@ -1119,10 +933,7 @@ def household_update(
         _require_edit(actor, columns["region_code"])
     now = _now(at)
     old_head_id = record.head_id
-    changes = _apply(record, columns)
-    _save_change(
-        record, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason=note, now=now
-    )
+    changes = _save_update(record, columns, actor=actor, reason=note, now=now)
     if "region_code" in changes:
         _cascade_household(record)
     if "head" in changes:
@@ -1133,63 +944,6 @@ def household_update(
         if new_head is not None and new_head.relation != Relation.HEAD:
             _set_relation(new_head, Relation.HEAD, actor=actor, now=now, reason=note)
     return record
-
-
-@transaction.atomic
-def household_close(
-    *,
-    actor: User,
-    household: Household | str,
-    closed_reason: str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Household:
-    """Close a household: refused while it has open members."""
-    record = _load(Household, household, actor, version=version)
-    members = _open_count(Person.objects.filter(household=record))
-    if members:
-        raise Conflict(
-            _("the household still has %(count)s members: move or close them first")
-            % {"count": members},
-            detail={"members": members},
-        )
-    return _close(
-        Household,
-        record,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=at,
-    )
-
-
-def _check_household_reopenable(household: Household) -> None:
-    if household.room_id is not None:
-        _require_open_parent(Room.objects.filter(pk=household.room_id).first())
-
-
-@transaction.atomic
-def household_reopen(
-    *,
-    actor: User,
-    household: Household | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Household:
-    """Reopen a household closed in error (its members come back one by one with
-    ``person_reopen`` or ``person_move``): refused (409) while its room is closed."""
-    return _reopen_checked(
-        Household,
-        household,
-        actor=actor,
-        reason=reason,
-        version=version,
-        at=at,
-        check=_check_household_reopenable,
-    )
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -1219,34 +973,14 @@ def _person_columns(p: Problems, given: dict[str, Any], current: Person | None) 
             p, "verification", given["verification"] or Verification.UNVERIFIED, Verification
         )
     if "phone" in given:
-        raw = "" if given["phone"] is None else str(given["phone"]).strip()
-        phone = ""
-        if raw:
-            try:
-                phone = check_phone(raw, field="phone")
-            except FieldProblem as exc:
-                p.add("phone", exc.message)
-        columns.update(
-            phone=phone,
-            phone_hash=crypto.lookup_hash(crypto.PHONE, phone),
-            phone_mask=mask_phone(phone),
-        )
+        phone = _checked(p, "phone", given["phone"], check_phone) or ""
+        columns.update(_personal("phone", crypto.PHONE, phone, mask_phone))
     id_given = "id_number" in given
     facts = None
     if id_given:
-        raw = "" if given["id_number"] is None else str(given["id_number"]).strip()
-        id_text = ""
-        if raw:
-            try:
-                facts = check_id_number(raw, field="id_number")
-                id_text = crypto.normalise_id_number(raw)
-            except FieldProblem as exc:
-                p.add("id_number", exc.message)
-        columns.update(
-            id_number=id_text,
-            id_number_hash=crypto.lookup_hash(crypto.ID_NUMBER, id_text),
-            id_number_mask=mask_id_number(id_text),
-        )
+        facts = _checked(p, "id_number", given["id_number"], check_id_number)
+        id_text = crypto.normalise_id_number(str(given["id_number"])) if facts else ""
+        columns.update(_personal("id_number", crypto.ID_NUMBER, id_text, mask_id_number))
     elif current is not None and current.id_number:
         facts = _facts_or_none(current.id_number)
     if facts is not None:
@@ -1270,6 +1004,32 @@ def _person_columns(p: Problems, given: dict[str, Any], current: Person | None) 
         if day is not None and born is not None and day < born:
             p.add(name, _("%(field)s lies before the birth date") % {"field": name})
     return columns
+
+
+def _checked(p: Problems, field: str, value: Any, check: Callable[..., Any]) -> Any:
+    """What ``check(text, field=field)`` answers for the value given, or None when it is
+    empty or wrong (the problem added)."""
+    raw = "" if value is None else str(value).strip()
+    if not raw:
+        return None
+    try:
+        return check(raw, field=field)
+    except FieldProblem as exc:
+        p.add(field, exc.message)
+        return None
+
+
+def _personal(field: str, kind: str, value: str, mask: Callable[[str], str]) -> dict[str, Any]:
+    """A personal value with its keyed look-up hash and its mask."""
+    return {
+        field: value,
+        f"{field}_hash": crypto.lookup_hash(kind, value),
+        f"{field}_mask": mask(value),
+    }
+
+
+#: Columns an update sets but its history leaves out (the masked value is there).
+_PERSON_HIDDEN = ("id_number_hash", "id_number_mask", "phone_hash", "phone_mask")
 
 
 def _facts_or_none(id_number: str) -> Any:
@@ -1321,13 +1081,8 @@ def _person_place(
             if code != found.region_code:
                 p.add("grid", _("the household lies in %(code)s") % {"code": found.region_code})
         return found, found.region_code
-    if "household" in p:
-        return None
-    if grid in (None, ""):
-        p.add("household", _("give the household, or the grid of a person without one"))
-        return None
-    region = _region_by_code(p, "grid", grid, {Level.GRID, Level.COMMUNITY})
-    return (None, region.code) if region is not None else None
+    missing = _("give the household, or the grid of a person without one")
+    return _in_grid(p, "household", grid, missing)
 
 
 def _make_head_if_none(
@@ -1338,10 +1093,7 @@ def _make_head_if_none(
         return
     if household.head_id is not None and household.head_id != person.pk:
         return
-    changes = _apply(household, {"head": person})
-    _save_change(
-        household, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason="", now=now
-    )
+    _save_update(household, {"head": person}, actor=actor, reason="", now=now)
 
 
 def _head_taken(p: Problems, household: Household | None, relation: str, pk: int | None) -> None:
@@ -1415,13 +1167,7 @@ def person_create(
     )
     _save_unique(person)
     if import_batch is None:
-        history.record_change(
-            record=person,
-            action=ChangeAction.CREATE,
-            actor=_actor(actor),
-            changes=history.created({**columns, "household": found_household}),
-            at=now,
-        )
+        _record_created(person, {**columns, "household": found_household}, actor=actor, at=now)
     _make_head_if_none(found_household, person, actor=actor, now=now)
     for tag in tags:
         _tag_add(person, tag, actor=actor, since=None, note="", now=now)
@@ -1480,21 +1226,9 @@ def person_update(
     if "id_number" in columns and columns["id_number"] != record.id_number:
         _check_id_unique(columns, exclude_pk=record.pk)
     now = _now(at)
-    changes = _apply(record, columns)
-    for hidden in ("id_number_hash", "id_number_mask", "phone_hash", "phone_mask"):
-        changes.pop(hidden, None)
-    if changes:
-        record.version += 1
-        record.updated_at = now
-        _save_unique(record)
-        history.record_change(
-            record=record,
-            action=ChangeAction.UPDATE,
-            actor=_actor(actor),
-            changes=changes,
-            reason=note,
-            at=now,
-        )
+    changes = _save_update(
+        record, columns, actor=actor, reason=note, now=now, hidden=_PERSON_HIDDEN, save=_save_unique
+    )
     if "relation" in changes:
         _make_head_if_none(_household_of(record, lock=True), record, actor=actor, now=now)
     return record
@@ -1511,73 +1245,7 @@ def _leave_household(person: Person, *, actor: Any, now: datetime, reason: str) 
     """A head who leaves their household is no longer its head."""
     household = _household_of(person, lock=True)
     if household is not None and household.head_id == person.pk:
-        changes = _apply(household, {"head": None})
-        _save_change(
-            household,
-            actor=actor,
-            action=ChangeAction.UPDATE,
-            changes=changes,
-            reason=reason,
-            now=now,
-        )
-
-
-@transaction.atomic
-def person_close(
-    *,
-    actor: User,
-    person: Person | str,
-    closed_reason: str,
-    reason: str,
-    on: date | str | None = None,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Person:
-    """Close a person's record (moved out, deceased, duplicate…), with a reason. ``on`` is
-    the day they moved out or died (default today). A head leaves the household's head."""
-    record = _load(Person, person, actor, version=version)
-    p = Problems()
-    code = _closed_reason(p, closed_reason)
-    day = _date(p, "on", on) or timezone.localdate()
-    _reason(p, reason, required=True)
-    p.check()
-    extra: dict[str, Any] = {}
-    if code == "moved_out":
-        extra["moved_out_on"] = day
-    elif code == "deceased":
-        extra["deceased_on"] = day
-    now = _now(at)
-    _leave_household(record, actor=actor, now=now, reason=reason)
-    return _close(
-        Person,
-        record,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=now,
-        extra=extra,
-    )
-
-
-@transaction.atomic
-def person_reopen(
-    *,
-    actor: User,
-    person: Person | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Person:
-    """Reopen a person's record closed in error; the moved-out or death date set by the
-    closing is cleared."""
-    record = _load(Person, person, actor, version=version, open_only=False)
-    extra: dict[str, Any] = {}
-    if record.closed_reason == "moved_out":
-        extra["moved_out_on"] = None
-    elif record.closed_reason == "deceased":
-        extra["deceased_on"] = None
-    return _reopen(Person, record, actor=actor, reason=reason, version=version, at=at, extra=extra)
+        _save_update(household, {"head": None}, actor=actor, reason=reason, now=now)
 
 
 @transaction.atomic
@@ -1644,10 +1312,7 @@ def person_move(
     }
     if day is not None:
         columns["moved_in_on"] = day
-    changes = _apply(record, columns)
-    _save_change(
-        record, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason=note, now=now
-    )
+    _save_update(record, columns, actor=actor, reason=note, now=now)
     _make_head_if_none(target, record, actor=actor, now=now)
     return record
 
@@ -1769,27 +1434,12 @@ def _organisation_columns(p: Problems, given: dict[str, Any]) -> dict[str, Any]:
     if "staff_count" in given:
         columns["staff_count"] = _int(p, "staff_count", given["staff_count"], 0, 10_000_000)
     if "credit_code" in given:
-        raw = "" if given["credit_code"] is None else str(given["credit_code"]).strip()
-        code = ""
-        if raw:
-            try:
-                code = check_credit_code(raw, field="credit_code")
-            except FieldProblem as exc:
-                p.add("credit_code", exc.message)
-        columns["credit_code"] = code
-    if "contact_phone" in given:
-        raw = "" if given["contact_phone"] is None else str(given["contact_phone"]).strip()
-        phone = ""
-        if raw:
-            try:
-                phone = check_phone(raw, field="contact_phone")
-            except FieldProblem as exc:
-                p.add("contact_phone", exc.message)
-        columns.update(
-            contact_phone=phone,
-            contact_phone_hash=crypto.lookup_hash(crypto.PHONE, phone),
-            contact_phone_mask=mask_phone(phone),
+        columns["credit_code"] = (
+            _checked(p, "credit_code", given["credit_code"], check_credit_code) or ""
         )
+    if "contact_phone" in given:
+        phone = _checked(p, "contact_phone", given["contact_phone"], check_phone) or ""
+        columns.update(_personal("contact_phone", crypto.PHONE, phone, mask_phone))
     return columns
 
 
@@ -1797,6 +1447,13 @@ def _organisation_place(
     p: Problems, actor: Any, *, building: Any, lon: Any, lat: Any, crs: str, grid: Any
 ) -> dict[str, Any] | None:
     """building, lon, lat and region_code: from the building, else the point, else a grid."""
+    if (lon is None) != (lat is None):  # half a point is never silently dropped
+        missing = "lon" if lon is None else "lat"
+        p.add(
+            missing,
+            _("give both lat and lon, or neither (%(missing)s is missing)") % {"missing": missing},
+        )
+        return None
     if building not in (None, ""):
         found = _ref(p, "building", Building, building, actor)
         if found is None:
@@ -1882,13 +1539,7 @@ def organisation_create(
     _check_credit_unique(columns, exclude_pk=None)
     organisation = Organisation.objects.create(**columns, **place)
     values = {k: v for k, v in {**columns, **place}.items() if k not in _ORG_HIDDEN}
-    history.record_change(
-        record=organisation,
-        action=ChangeAction.CREATE,
-        actor=_actor(actor),
-        changes=history.created(values),
-        at=_now(at),
-    )
+    _record_created(organisation, values, actor=actor, at=at)
     return organisation
 
 
@@ -1947,50 +1598,8 @@ def organisation_update(
         _require_edit(actor, columns["region_code"])
     if columns.get("credit_code") and columns["credit_code"] != record.credit_code:
         _check_credit_unique(columns, exclude_pk=record.pk)
-    changes = _apply(record, columns)
-    for hidden in _ORG_HIDDEN:
-        changes.pop(hidden, None)
-    _save_change(
-        record, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason=note, now=_now(at)
-    )
+    _save_update(record, columns, actor=actor, reason=note, now=_now(at), hidden=_ORG_HIDDEN)
     return record
-
-
-@transaction.atomic
-def organisation_close(
-    *,
-    actor: User,
-    organisation: Organisation | str,
-    closed_reason: str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Organisation:
-    return _close(
-        Organisation,
-        organisation,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=at,
-    )
-
-
-@transaction.atomic
-def organisation_reopen(
-    *,
-    actor: User,
-    organisation: Organisation | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Organisation:
-    """Reopen an organisation closed in error. Its credit code stays its own while it is
-    closed (credit codes are unique among all organisations), so nothing can have taken it."""
-    return _reopen_checked(
-        Organisation, organisation, actor=actor, reason=reason, version=version, at=at
-    )
 
 
 # --- components ---------------------------------------------------------------------------------
@@ -2111,13 +1720,7 @@ def component_create(
     _require_edit(actor, place["region_code"], COMPONENT_EDIT_ROLES)
     _check_component_unique(columns["code"], exclude_pk=None)
     component = Component.objects.create(**columns, **place)
-    history.record_change(
-        record=component,
-        action=ChangeAction.CREATE,
-        actor=_actor(actor),
-        changes=history.created({**columns, **place}),
-        at=_now(at),
-    )
+    _record_created(component, {**columns, **place}, actor=actor, at=at)
     return component
 
 
@@ -2175,52 +1778,404 @@ def component_update(
         _require_edit(actor, columns["region_code"], COMPONENT_EDIT_ROLES)
     if columns.get("code") and columns["code"] != record.code:
         _check_component_unique(columns["code"], exclude_pk=record.pk)
-    changes = _apply(record, columns)
-    _save_change(
-        record, actor=actor, action=ChangeAction.UPDATE, changes=changes, reason=note, now=_now(at)
-    )
+    _save_update(record, columns, actor=actor, reason=note, now=_now(at))
     return record
 
 
-@transaction.atomic
-def component_close(
+# --- closing and reopening ------------------------------------------------------------------------
+
+
+class Closing(TypedDict, total=False):
+    """What closing a record takes besides the actor and the record."""
+
+    closed_reason: Required[str]
+    reason: Required[str]
+    version: int | None
+    at: datetime | None
+
+
+class PersonClosing(Closing, total=False):
+    #: the day they moved out or died (default today)
+    on: date | str | None
+
+
+class Reopening(TypedDict, total=False):
+    """What reopening a record takes besides the actor and the record."""
+
+    reason: Required[str]
+    version: int | None
+    at: datetime | None
+
+
+def _no_container(record: Any) -> RegistryRecord | None:
+    return None
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """How one kind of record is closed and reopened (``KINDS``, by the ``kind`` of the URLs).
+
+    Closing is refused while open ``children`` live in the record; reopening while the record
+    it lives in (``container``, and that one's) is closed, or when an open record took its
+    place meanwhile (``clash`` raises Conflict). ``closing`` and ``reopening`` answer further
+    columns to set; ``reopened`` follows a reopening up."""
+
+    name: str
+    model: type[RegistryRecord]
+    roles: frozenset[str] = EDIT_ROLES
+    children: Callable[[Any], QuerySet[Any]] | None = None
+    #: the refusal while children are open, with their %(count)s, and its detail key
+    children_refusal: Any = ""
+    children_key: str = ""
+    container: Callable[[Any], RegistryRecord | None] = _no_container
+    clash: Callable[[Any], None] | None = None
+    #: closing takes the day (``on``) they moved out or died
+    dated: bool = False
+    closing: Callable[..., dict[str, Any]] | None = None
+    reopening: Callable[[Any], dict[str, Any]] | None = None
+    reopened: Callable[..., None] | None = None
+
+    @property
+    def label(self) -> str:
+        return str(RecordType(self.name).label)
+
+
+def closed_container(record: RegistryRecord) -> RegistryRecord | None:
+    """The outermost closed record that ``record`` lives in (a person's household, a
+    household's room, a room's building), or None. Reopen that one first."""
+    found = None
+    current = KIND_OF[type(record)].container(record)
+    while current is not None:
+        if current.closed_at is not None:
+            found = current
+        current = KIND_OF[type(current)].container(current)
+    return found
+
+
+def _kind(name: str) -> RecordKind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise NotFound(_("no such record"), detail={"kind": str(name)[:20]})
+    return kind
+
+
+def _close_record(
+    name: str,
+    ref: Any,
     *,
-    actor: User,
-    component: Component | str,
+    actor: Any,
     closed_reason: str,
     reason: str,
     version: int | None = None,
     at: datetime | None = None,
-) -> Component:
-    return _close(
-        Component,
-        component,
-        actor=actor,
-        closed_reason=closed_reason,
-        reason=reason,
-        version=version,
-        at=at,
-        roles=COMPONENT_EDIT_ROLES,
+    on: date | str | None = None,
+) -> Any:
+    kind = _kind(name)
+    record = _load(kind.model, ref, actor, roles=kind.roles, version=version)
+    if kind.children is not None:
+        count = _open_count(kind.children(record))
+        if count:
+            raise Conflict(
+                str(kind.children_refusal) % {"count": count}, detail={kind.children_key: count}
+            )
+    p = Problems()
+    code = _closed_reason(p, closed_reason)
+    day: date | None = None
+    if kind.dated:
+        day = _date(p, "on", on) or timezone.localdate()
+    elif on not in (None, ""):
+        p.add("on", _("only a person's record is closed on a day"))
+    note = _reason(p, reason, required=True)
+    p.check()
+    now = _now(at)
+    columns = {"closed_at": now, "closed_reason": code, "closed_note": note}
+    if kind.closing is not None:
+        columns.update(kind.closing(record, code=code, day=day, actor=actor, now=now, note=note))
+    changes = _apply(record, columns)
+    _save_change(
+        record, actor=actor, action=ChangeAction.CLOSE, changes=changes, reason=note, now=now
     )
+    return record
+
+
+def _reopen_record(
+    name: str,
+    ref: Any,
+    *,
+    actor: Any,
+    reason: str,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Any:
+    kind = _kind(name)
+    record = _load(kind.model, ref, actor, roles=kind.roles, version=version, open_only=False)
+    if record.closed_at is None:
+        raise Conflict(
+            _("%(record)s is not closed") % {"record": record},
+            detail={"version": record.version},
+        )
+    p = Problems()
+    note = _reason(p, reason, required=True)
+    p.check()
+    container = closed_container(record)
+    if container is not None:
+        outer = KIND_OF[type(container)]
+        raise Conflict(
+            _("%(record)s is closed; reopen it first") % {"record": f"{outer.label} {container}"},
+            detail={"closed": str(container.uuid), "kind": outer.name},
+        )
+    if kind.clash is not None:
+        kind.clash(record)
+    now = _now(at)
+    seen = record.version
+    columns = {"closed_at": None, "closed_reason": "", "closed_note": ""}
+    if kind.reopening is not None:
+        columns.update(kind.reopening(record))
+    changes = _apply(record, columns)
+    try:
+        with transaction.atomic():
+            _save_change(
+                record,
+                actor=actor,
+                action=ChangeAction.REOPEN,
+                changes=changes,
+                reason=note,
+                now=now,
+            )
+    except IntegrityError as exc:  # a twin opened at the same moment: 409, not 500
+        raise Conflict(
+            _("%(record)s cannot be reopened: an open record took its place meanwhile")
+            % {"record": record},
+            detail={"version": seen},
+        ) from exc
+    if kind.reopened is not None:
+        kind.reopened(record, actor=actor, now=now, note=note)
+    return record
+
+
+@transaction.atomic
+def record_close(
+    *, actor: User, kind: str, record: RegistryRecord | str, **closing: Unpack[PersonClosing]
+) -> RegistryRecord:
+    """Close a record of ``kind`` (a key of ``KINDS``) with a reason, never deleting it: by an
+    editor whose scope holds it, at the version they saw; refused (409) while open records live
+    in it (rooms in a building, households in a room, members in a household)."""
+    return _close_record(kind, record, actor=actor, **closing)
+
+
+@transaction.atomic
+def record_reopen(
+    *, actor: User, kind: str, record: RegistryRecord | str, **reopening: Unpack[Reopening]
+) -> RegistryRecord:
+    """Reopen a record of ``kind`` closed in error, with a reason: refused (409) while the
+    record it lives in is closed (reopen that first) or when an open record took its place
+    meanwhile (an address, a room number). One "reopen" change in its history."""
+    return _reopen_record(kind, record, actor=actor, **reopening)
+
+
+# each kind's closing and reopening under its own name (the rules: ``KINDS`` below)
+
+
+@transaction.atomic
+def building_close(
+    *, actor: User, building: Building | str, **closing: Unpack[Closing]
+) -> Building:
+    """Close a building (demolished, duplicate…): refused while it has open rooms."""
+    return _close_record("building", building, actor=actor, **closing)
+
+
+@transaction.atomic
+def building_reopen(
+    *, actor: User, building: Building | str, **reopening: Unpack[Reopening]
+) -> Building:
+    """Reopen a building closed in error: refused (409) while another open building of its
+    community has its address."""
+    return _reopen_record("building", building, actor=actor, **reopening)
+
+
+@transaction.atomic
+def room_close(*, actor: User, room: Room | str, **closing: Unpack[Closing]) -> Room:
+    """Close a room: refused while households live in it."""
+    return _close_record("room", room, actor=actor, **closing)
+
+
+@transaction.atomic
+def room_reopen(*, actor: User, room: Room | str, **reopening: Unpack[Reopening]) -> Room:
+    """Reopen a room closed in error: refused (409) while its building is closed or while
+    another open room of the building has its (unit, number)."""
+    return _reopen_record("room", room, actor=actor, **reopening)
+
+
+@transaction.atomic
+def household_close(
+    *, actor: User, household: Household | str, **closing: Unpack[Closing]
+) -> Household:
+    """Close a household: refused while it has open members."""
+    return _close_record("household", household, actor=actor, **closing)
+
+
+@transaction.atomic
+def household_reopen(
+    *, actor: User, household: Household | str, **reopening: Unpack[Reopening]
+) -> Household:
+    """Reopen a household closed in error (its members come back one by one with
+    ``person_reopen`` or ``person_move``): refused (409) while its room is closed."""
+    return _reopen_record("household", household, actor=actor, **reopening)
+
+
+@transaction.atomic
+def person_close(*, actor: User, person: Person | str, **closing: Unpack[PersonClosing]) -> Person:
+    """Close a person's record (moved out, deceased, duplicate…), with a reason. ``on`` is
+    the day they moved out or died (default today). A head leaves the household's head."""
+    return _close_record("person", person, actor=actor, **closing)
+
+
+@transaction.atomic
+def person_reopen(*, actor: User, person: Person | str, **reopening: Unpack[Reopening]) -> Person:
+    """Reopen a person's record closed in error; the moved-out or death date set by the
+    closing is cleared. Refused (409) while their household (or its room or building) is
+    closed: reopen the household first. A head of a household that has no head again heads
+    it; one whose household has another head meanwhile is no longer "head"."""
+    return _reopen_record("person", person, actor=actor, **reopening)
+
+
+@transaction.atomic
+def organisation_close(
+    *, actor: User, organisation: Organisation | str, **closing: Unpack[Closing]
+) -> Organisation:
+    return _close_record("organisation", organisation, actor=actor, **closing)
+
+
+@transaction.atomic
+def organisation_reopen(
+    *, actor: User, organisation: Organisation | str, **reopening: Unpack[Reopening]
+) -> Organisation:
+    """Reopen an organisation closed in error. Its credit code stays its own while it is
+    closed (credit codes are unique among all organisations), so nothing can have taken it."""
+    return _reopen_record("organisation", organisation, actor=actor, **reopening)
+
+
+@transaction.atomic
+def component_close(
+    *, actor: User, component: Component | str, **closing: Unpack[Closing]
+) -> Component:
+    """Close a component (supervisors too)."""
+    return _close_record("component", component, actor=actor, **closing)
 
 
 @transaction.atomic
 def component_reopen(
-    *,
-    actor: User,
-    component: Component | str,
-    reason: str,
-    version: int | None = None,
-    at: datetime | None = None,
+    *, actor: User, component: Component | str, **reopening: Unpack[Reopening]
 ) -> Component:
     """Reopen a component closed in error (supervisors too). Its code stays its own while it
     is closed (component codes are unique among all components)."""
-    return _reopen_checked(
-        Component,
-        component,
-        actor=actor,
-        reason=reason,
-        version=version,
-        at=at,
-        roles=COMPONENT_EDIT_ROLES,
+    return _reopen_record("component", component, actor=actor, **reopening)
+
+
+# --- the rules of each kind ---------------------------------------------------------------------
+
+
+def _open_count(qs: QuerySet[Any]) -> int:
+    return int(qs.filter(closed_at__isnull=True).count())
+
+
+def _building_clash(building: Building) -> None:
+    p = Problems()
+    _check_address(p, building, exclude_pk=building.pk)
+    p.check()
+
+
+def _room_container(room: Room) -> Building | None:
+    return Building.objects.filter(pk=room.building_id).first()
+
+
+def _household_container(household: Household) -> Room | None:
+    if household.room_id is None:
+        return None
+    return Room.objects.filter(pk=household.room_id).first()
+
+
+def _person_container(person: Person) -> Household | None:
+    return _household_of(person)
+
+
+def _person_closing(
+    person: Person, *, code: str, day: date, actor: Any, now: datetime, note: str
+) -> dict[str, Any]:
+    """A person leaves the household's head; the day is that of moving out or death."""
+    _leave_household(person, actor=actor, now=now, reason=note)
+    if code == ClosedReason.MOVED_OUT:
+        return {"moved_out_on": day}
+    if code == ClosedReason.DECEASED:
+        return {"deceased_on": day}
+    return {}
+
+
+def _person_reopening(person: Person) -> dict[str, Any]:
+    """The day closing set is cleared; a head whose household has another open head now is
+    a head no more."""
+    columns: dict[str, Any] = {}
+    if person.closed_reason == ClosedReason.MOVED_OUT:
+        columns["moved_out_on"] = None
+    elif person.closed_reason == ClosedReason.DECEASED:
+        columns["deceased_on"] = None
+    if person.relation == Relation.HEAD:
+        p = Problems()
+        _head_taken(p, _household_of(person), Relation.HEAD, person.pk)
+        if p:
+            columns["relation"] = ""
+    return columns
+
+
+def _person_reopened(person: Person, *, actor: Any, now: datetime, note: str) -> None:
+    _make_head_if_none(_household_of(person, lock=True), person, actor=actor, now=now)
+
+
+KINDS: dict[str, RecordKind] = {
+    kind.name: kind
+    for kind in (
+        RecordKind(
+            "building",
+            Building,
+            children=lambda building: Room.objects.filter(building=building),
+            children_refusal=gettext_lazy(
+                "the building still has %(count)s open rooms: close or move them first"
+            ),
+            children_key="rooms",
+            clash=_building_clash,
+        ),
+        RecordKind(
+            "room",
+            Room,
+            children=lambda room: Household.objects.filter(room=room),
+            children_refusal=gettext_lazy(
+                "%(count)s households still live in this room: move or close them first"
+            ),
+            children_key="households",
+            container=_room_container,
+            clash=_check_room_unique,
+        ),
+        RecordKind(
+            "household",
+            Household,
+            children=lambda household: Person.objects.filter(household=household),
+            children_refusal=gettext_lazy(
+                "the household still has %(count)s members: move or close them first"
+            ),
+            children_key="members",
+            container=_household_container,
+        ),
+        RecordKind(
+            "person",
+            Person,
+            container=_person_container,
+            dated=True,
+            closing=_person_closing,
+            reopening=_person_reopening,
+            reopened=_person_reopened,
+        ),
+        RecordKind("organisation", Organisation),
+        RecordKind("component", Component, roles=COMPONENT_EDIT_ROLES),
     )
+}
+KIND_OF: dict[type[RegistryRecord], RecordKind] = {kind.model: kind for kind in KINDS.values()}

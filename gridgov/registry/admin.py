@@ -32,12 +32,12 @@ from .models import (
     Room,
     TagType,
 )
-from .selectors import PERSON_VIEW_FIELDS, search_kind
+from .selectors import PERSON_DETAIL_FIELDS, PERSON_VIEW_FIELDS, search_kind
 
 RECORD_FIELDS = ("uuid", "region_code", "version", "closed_at", "closed_reason", "closed_note")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class LookOnly:
     """Administrators look; records change through the registry's actions only."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -49,21 +49,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
+class ReadOnlyAdmin(LookOnly, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields or ()
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(LookOnly, admin.TabularInline):
     extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Building)
@@ -152,24 +145,7 @@ class PersonAdmin(HashSearchMixin, ReadOnlyAdmin):
     hash_fields = {crypto.ID_NUMBER: "id_number_hash", crypto.PHONE: "phone_hash"}
     show_full_result_count = False
     inlines = [PersonTagInline]
-    fields = (
-        "name",
-        "sex",
-        "birth_date",
-        "id_number_mask",
-        "phone_mask",
-        "ethnicity",
-        "person_type",
-        "household",
-        "relation",
-        "verification",
-        "moved_in_on",
-        "moved_out_on",
-        "deceased_on",
-        "import_batch",
-        "import_row",
-        *RECORD_FIELDS,
-    )
+    fields = (*PERSON_DETAIL_FIELDS, "import_batch", "import_row", *RECORD_FIELDS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Person]:
         return super().get_queryset(request).defer(*Person.PERSONAL_FIELDS)

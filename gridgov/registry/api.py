@@ -17,6 +17,7 @@ person's record (detail or history), a household card or an organisation logs an
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from pydantic import Field
 
 from gridgov.accounts.selectors import current_user
 from gridgov.core.idempotency import idempotent
+from gridgov.core.input_guard import Number
 from gridgov.core.scope import prefix_q
 from gridgov.privacy.actions import access_log_search, access_log_view
 from gridgov.privacy.api import RevealIn, RevealOut, may_reveal_here, no_store, reveal_response
@@ -154,8 +156,8 @@ class BuildingList(PageOut):
 
 
 class BuildingIn(Schema):
-    lon: float
-    lat: float
+    lon: Number
+    lat: Number
     crs: str = _CRS
     estate: str = Field("", max_length=100)
     number: str = Field("", max_length=30)
@@ -171,8 +173,8 @@ class BuildingIn(Schema):
 class BuildingPatch(Schema):
     version: int = Field(ge=1, description="the version you saw")
     reason: str = Field("", max_length=2000)
-    lon: float | None = None
-    lat: float | None = None
+    lon: Number | None = None
+    lat: Number | None = None
     crs: str | None = Field(None, max_length=10)
     estate: str | None = Field(None, max_length=100)
     number: str | None = Field(None, max_length=30)
@@ -448,8 +450,8 @@ class OrganisationIn(Schema):
     staff_count: int | None = Field(None, ge=0, le=10_000_000)
     address: str = Field("", max_length=200)
     building: UUID | None = None
-    lon: float | None = None
-    lat: float | None = None
+    lon: Number | None = None
+    lat: Number | None = None
     crs: str = _CRS
     grid: str = Field("", max_length=15, pattern=_CODE)
 
@@ -466,8 +468,8 @@ class OrganisationPatch(Schema):
     staff_count: int | None = Field(None, ge=0, le=10_000_000)
     address: str | None = Field(None, max_length=200)
     building: UUID | None = None
-    lon: float | None = None
-    lat: float | None = None
+    lon: Number | None = None
+    lat: Number | None = None
     crs: str | None = Field(None, max_length=10)
     grid: str | None = Field(None, max_length=15, pattern=_CODE)
 
@@ -503,8 +505,8 @@ class ComponentList(PageOut):
 class ComponentIn(Schema):
     code: str = Field(min_length=1, max_length=20, description="16 or 17 digits")
     category: str = Field(min_length=1, max_length=30, description="a category code or scheme:code")
-    lon: float
-    lat: float
+    lon: Number
+    lat: Number
     crs: str = _CRS
     address: str = Field("", max_length=200)
     status: ComponentStatus = ComponentStatus.INTACT
@@ -518,8 +520,8 @@ class ComponentPatch(Schema):
     reason: str = Field("", max_length=2000)
     code: str | None = Field(None, min_length=1, max_length=20)
     category: str | None = Field(None, min_length=1, max_length=30)
-    lon: float | None = None
-    lat: float | None = None
+    lon: Number | None = None
+    lat: Number | None = None
     crs: str | None = Field(None, max_length=10)
     address: str | None = Field(None, max_length=200)
     status: ComponentStatus | None = None
@@ -794,6 +796,20 @@ def _history(request: HttpRequest, record: RegistryRecord) -> list[dict[str, Any
     return [history_out(e) for e in selectors.record_history(current_user(request), record)]
 
 
+def _reveal(
+    request: HttpRequest, response: HttpResponse, subject_type: str, subject: Any, payload: RevealIn
+) -> dict[str, Any]:
+    """The clear values the payload asks for, logged with its reason; never cached."""
+    no_store(response)
+    return reveal_response(
+        request,
+        subject_type=subject_type,
+        subject=subject,
+        fields=list(payload.fields),
+        reason=payload.reason,
+    )
+
+
 def _log_view(request: HttpRequest, subject_type: str, record: Any, fields: list[str]) -> None:
     access_log_view(
         actor=current_user(request),
@@ -804,15 +820,6 @@ def _log_view(request: HttpRequest, subject_type: str, record: Any, fields: list
         screen=request.path,
         region_code=record.region_code,
     )
-
-
-def _reopen(model: type[RegistryRecord], key: UUID, *, actor: Any, payload: ReopenIn) -> Any:
-    """Reopen a record closed in error through its action (``<kind>_reopen``): with a reason,
-    at the version seen; a room only while its building is open and its number free, a
-    household only while its room is open."""
-    name = model.__name__.lower()
-    action = getattr(actions, f"{name}_reopen")
-    return action(actor=actor, reason=payload.reason, version=payload.version, **{name: str(key)})
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -860,49 +867,6 @@ def registry_building_detail(request: HttpRequest, uuid: UUID) -> dict[str, Any]
     return building_out(selectors.building_get(current_user(request), uuid))
 
 
-@router.patch("/buildings/{uuid}", response=BuildingOut, url_name="registry_building_update")
-@idempotent
-def registry_building_update(
-    request: HttpRequest, uuid: UUID, payload: BuildingPatch
-) -> dict[str, Any]:
-    """Change a building; a new location re-finds its grid and its rooms, households, people
-    and organisations follow."""
-    building = actions.building_update(
-        actor=current_user(request), building=str(uuid), **_given(payload)
-    )
-    return building_out(building)
-
-
-@router.post("/buildings/{uuid}/close", response=BuildingOut, url_name="registry_building_close")
-@idempotent
-def registry_building_close(request: HttpRequest, uuid: UUID, payload: CloseIn) -> dict[str, Any]:
-    """Close a building (demolished, duplicate…): refused (409) while it has open rooms."""
-    building = actions.building_close(
-        actor=current_user(request),
-        building=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        version=payload.version,
-    )
-    return building_out(building)
-
-
-@router.post("/buildings/{uuid}/reopen", response=BuildingOut, url_name="registry_building_reopen")
-@idempotent
-def registry_building_reopen(request: HttpRequest, uuid: UUID, payload: ReopenIn) -> dict[str, Any]:
-    building = _reopen(Building, uuid, actor=current_user(request), payload=payload)
-    return building_out(building)
-
-
-@router.get(
-    "/buildings/{uuid}/history",
-    response=list[HistoryOut],
-    url_name="registry_building_history",
-)
-def registry_building_history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
-    return _history(request, selectors.building_get(current_user(request), uuid))
-
-
 # --- rooms --------------------------------------------------------------------------------------
 
 
@@ -929,40 +893,6 @@ def registry_room_create(request: HttpRequest, payload: RoomIn) -> Status[dict[s
 @router.get("/rooms/{uuid}", response=RoomOut, url_name="registry_room_detail")
 def registry_room_detail(request: HttpRequest, uuid: UUID) -> dict[str, Any]:
     return room_out(selectors.room_get(current_user(request), uuid))
-
-
-@router.patch("/rooms/{uuid}", response=RoomOut, url_name="registry_room_update")
-@idempotent
-def registry_room_update(request: HttpRequest, uuid: UUID, payload: RoomPatch) -> dict[str, Any]:
-    room = actions.room_update(actor=current_user(request), room=str(uuid), **_given(payload))
-    return room_out(room)
-
-
-@router.post("/rooms/{uuid}/close", response=RoomOut, url_name="registry_room_close")
-@idempotent
-def registry_room_close(request: HttpRequest, uuid: UUID, payload: CloseIn) -> dict[str, Any]:
-    """Close a room: refused (409) while households live in it."""
-    room = actions.room_close(
-        actor=current_user(request),
-        room=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        version=payload.version,
-    )
-    return room_out(room)
-
-
-@router.post("/rooms/{uuid}/reopen", response=RoomOut, url_name="registry_room_reopen")
-@idempotent
-def registry_room_reopen(request: HttpRequest, uuid: UUID, payload: ReopenIn) -> dict[str, Any]:
-    user = current_user(request)
-    _reopen(Room, uuid, actor=user, payload=payload)
-    return room_out(selectors.room_get(user, uuid))
-
-
-@router.get("/rooms/{uuid}/history", response=list[HistoryOut], url_name="registry_room_history")
-def registry_room_history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
-    return _history(request, selectors.room_get(current_user(request), uuid))
 
 
 # --- households ---------------------------------------------------------------------------------
@@ -1022,53 +952,6 @@ def registry_household_detail(
     _log_view(request, SubjectType.HOUSEHOLD, household, ["number", "room", "head", "members"])
     no_store(response)
     return _household_detail(request, household)
-
-
-@router.patch("/households/{uuid}", response=HouseholdOut, url_name="registry_household_update")
-@idempotent
-def registry_household_update(
-    request: HttpRequest, uuid: UUID, payload: HouseholdPatch
-) -> dict[str, Any]:
-    """Change a household's number, room (its members follow) or head (a member)."""
-    user = current_user(request)
-    actions.household_update(actor=user, household=str(uuid), **_given(payload))
-    return household_out(selectors.household_get(user, uuid))
-
-
-@router.post("/households/{uuid}/close", response=HouseholdOut, url_name="registry_household_close")
-@idempotent
-def registry_household_close(request: HttpRequest, uuid: UUID, payload: CloseIn) -> dict[str, Any]:
-    """Close a household: refused (409) while it has open members."""
-    user = current_user(request)
-    actions.household_close(
-        actor=user,
-        household=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        version=payload.version,
-    )
-    return household_out(selectors.household_get(user, uuid))
-
-
-@router.post(
-    "/households/{uuid}/reopen", response=HouseholdOut, url_name="registry_household_reopen"
-)
-@idempotent
-def registry_household_reopen(
-    request: HttpRequest, uuid: UUID, payload: ReopenIn
-) -> dict[str, Any]:
-    user = current_user(request)
-    _reopen(Household, uuid, actor=user, payload=payload)
-    return household_out(selectors.household_get(user, uuid))
-
-
-@router.get(
-    "/households/{uuid}/history",
-    response=list[HistoryOut],
-    url_name="registry_household_history",
-)
-def registry_household_history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
-    return _history(request, selectors.household_get(current_user(request), uuid))
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -1179,18 +1062,6 @@ def registry_person_detail(
     return _person_detail(user, person)
 
 
-@router.patch("/people/{uuid}", response=PersonOut, url_name="registry_person_update")
-@idempotent
-def registry_person_update(
-    request: HttpRequest, uuid: UUID, payload: PersonPatch
-) -> dict[str, Any]:
-    """Change a person's details (another household: ``POST …/move``). Replacing a recorded id
-    number needs a reason."""
-    user = current_user(request)
-    person = actions.person_update(actor=user, person=str(uuid), **_given(payload))
-    return person_out(person, selectors.visible_tags(user, person))
-
-
 @router.post("/people/{uuid}/move", response=PersonOut, url_name="registry_person_move")
 @idempotent
 def registry_person_move(request: HttpRequest, uuid: UUID, payload: PersonMoveIn) -> dict[str, Any]:
@@ -1201,32 +1072,6 @@ def registry_person_move(request: HttpRequest, uuid: UUID, payload: PersonMoveIn
     if data.get("relation") is None:
         data.pop("relation", None)
     person = actions.person_move(actor=user, person=str(uuid), **data)
-    return person_out(person, selectors.visible_tags(user, person))
-
-
-@router.post("/people/{uuid}/close", response=PersonOut, url_name="registry_person_close")
-@idempotent
-def registry_person_close(
-    request: HttpRequest, uuid: UUID, payload: PersonCloseIn
-) -> dict[str, Any]:
-    """Close a person's record (moved out, deceased, duplicate…) with a reason."""
-    user = current_user(request)
-    person = actions.person_close(
-        actor=user,
-        person=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        on=payload.on,
-        version=payload.version,
-    )
-    return person_out(person, selectors.visible_tags(user, person))
-
-
-@router.post("/people/{uuid}/reopen", response=PersonOut, url_name="registry_person_reopen")
-@idempotent
-def registry_person_reopen(request: HttpRequest, uuid: UUID, payload: ReopenIn) -> dict[str, Any]:
-    user = current_user(request)
-    person = _reopen(Person, uuid, actor=user, payload=payload)
     return person_out(person, selectors.visible_tags(user, person))
 
 
@@ -1256,14 +1101,7 @@ def registry_person_reveal(
     """The clear values of ``fields`` (id_number, phone), logged with the reason. 403 without
     the reveal clearance in the person's region; 422 without a reason of 4 characters."""
     person = selectors.person_get(current_user(request), uuid)
-    no_store(response)
-    return reveal_response(
-        request,
-        subject_type=SubjectType.PERSON,
-        subject=person,
-        fields=list(payload.fields),
-        reason=payload.reason,
-    )
+    return _reveal(request, response, SubjectType.PERSON, person, payload)
 
 
 @router.post("/people/{uuid}/tags", response={201: TagOut}, url_name="registry_person_tag_add")
@@ -1363,61 +1201,6 @@ def registry_organisation_detail(
     }
 
 
-@router.patch(
-    "/organisations/{uuid}", response=OrganisationOut, url_name="registry_organisation_update"
-)
-@idempotent
-def registry_organisation_update(
-    request: HttpRequest, uuid: UUID, payload: OrganisationPatch
-) -> dict[str, Any]:
-    user = current_user(request)
-    actions.organisation_update(actor=user, organisation=str(uuid), **_given(payload))
-    return organisation_out(selectors.organisation_get(user, uuid))
-
-
-@router.post(
-    "/organisations/{uuid}/close",
-    response=OrganisationOut,
-    url_name="registry_organisation_close",
-)
-@idempotent
-def registry_organisation_close(
-    request: HttpRequest, uuid: UUID, payload: CloseIn
-) -> dict[str, Any]:
-    user = current_user(request)
-    actions.organisation_close(
-        actor=user,
-        organisation=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        version=payload.version,
-    )
-    return organisation_out(selectors.organisation_get(user, uuid))
-
-
-@router.post(
-    "/organisations/{uuid}/reopen",
-    response=OrganisationOut,
-    url_name="registry_organisation_reopen",
-)
-@idempotent
-def registry_organisation_reopen(
-    request: HttpRequest, uuid: UUID, payload: ReopenIn
-) -> dict[str, Any]:
-    user = current_user(request)
-    _reopen(Organisation, uuid, actor=user, payload=payload)
-    return organisation_out(selectors.organisation_get(user, uuid))
-
-
-@router.get(
-    "/organisations/{uuid}/history",
-    response=list[HistoryOut],
-    url_name="registry_organisation_history",
-)
-def registry_organisation_history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
-    return _history(request, selectors.organisation_get(current_user(request), uuid))
-
-
 @router.post(
     "/organisations/{uuid}/reveal",
     response=RevealRecordOut,
@@ -1429,14 +1212,7 @@ def registry_organisation_reveal(
     request: HttpRequest, uuid: UUID, payload: RevealIn, response: HttpResponse
 ) -> dict[str, Any]:
     organisation = selectors.organisation_get(current_user(request), uuid)
-    no_store(response)
-    return reveal_response(
-        request,
-        subject_type=SubjectType.ORGANISATION,
-        subject=organisation,
-        fields=list(payload.fields),
-        reason=payload.reason,
-    )
+    return _reveal(request, response, SubjectType.ORGANISATION, organisation, payload)
 
 
 # --- components ---------------------------------------------------------------------------------
@@ -1474,48 +1250,155 @@ def registry_component_detail(request: HttpRequest, uuid: UUID) -> dict[str, Any
     return component_out(selectors.component_get(current_user(request), uuid))
 
 
-@router.patch("/components/{uuid}", response=ComponentOut, url_name="registry_component_update")
-@idempotent
-def registry_component_update(
-    request: HttpRequest, uuid: UUID, payload: ComponentPatch
-) -> dict[str, Any]:
-    """Change a component: its status (intact, damaged, lost…), place, code or units.
-    Supervisors may keep components up to date too."""
-    user = current_user(request)
-    actions.component_update(actor=user, component=str(uuid), **_given(payload))
-    return component_out(selectors.component_get(user, uuid))
+# --- changing, closing, reopening and the history of every kind --------------------------------
 
 
-@router.post("/components/{uuid}/close", response=ComponentOut, url_name="registry_component_close")
-@idempotent
-def registry_component_close(request: HttpRequest, uuid: UUID, payload: CloseIn) -> dict[str, Any]:
-    user = current_user(request)
-    actions.component_close(
-        actor=user,
-        component=str(uuid),
-        closed_reason=payload.closed_reason,
-        reason=payload.reason,
-        version=payload.version,
-    )
-    return component_out(selectors.component_get(user, uuid))
+def _person_render(user: Any, person: Person) -> dict[str, Any]:
+    return person_out(person, selectors.visible_tags(user, person))
 
 
-@router.post(
-    "/components/{uuid}/reopen", response=ComponentOut, url_name="registry_component_reopen"
+@dataclass(frozen=True)
+class RecordRoutes:
+    """The routes every kind of record has alike, with the version the caller saw (a stale one
+    answers 409) and an ``Idempotency-Key``, each answering the record as ``out``
+    (``render(user, record)``):
+
+    - ``PATCH /<path>/{uuid}`` (``patch``): the fields sent change through ``update``;
+    - ``POST /<path>/{uuid}/close`` and ``…/reopen``, with a reason (``actions.record_close``
+      and ``record_reopen``);
+    - ``GET /<path>/{uuid}/history``, unless the kind has its own (logged) one.
+
+    The docs say what the change does and what refuses a close or a reopen."""
+
+    kind: str
+    path: str
+    out: type[Schema]
+    render: Callable[[Any, Any], dict[str, Any]]
+    patch: type[Schema]
+    update: Callable[..., Any]
+    update_doc: str
+    close_doc: str
+    reopen_doc: str
+    close_in: type[Schema] = CloseIn
+    history: bool = True
+
+
+ROUTES = (
+    RecordRoutes(
+        "building",
+        "buildings",
+        BuildingOut,
+        lambda user, b: building_out(b),
+        BuildingPatch,
+        actions.building_update,
+        "Change a building; a new location re-finds its grid and its rooms, households, people "
+        "and organisations follow.",
+        "Close a building (demolished, duplicate…): refused (409) while it has open rooms.",
+        "Reopen a building closed in error: refused (409) while another open building of its "
+        "community has its address.",
+    ),
+    RecordRoutes(
+        "room",
+        "rooms",
+        RoomOut,
+        lambda user, r: room_out(r),
+        RoomPatch,
+        actions.room_update,
+        "Change a room; a number already used in the building (unit) answers 409.",
+        "Close a room: refused (409) while households live in it.",
+        "Reopen a room closed in error: refused (409) while its building is closed or another "
+        "open room of the building has its unit and number.",
+    ),
+    RecordRoutes(
+        "household",
+        "households",
+        HouseholdOut,
+        lambda user, h: household_out(h),
+        HouseholdPatch,
+        actions.household_update,
+        "Change a household's number, room (its members follow) or head (a member).",
+        "Close a household: refused (409) while it has open members.",
+        "Reopen a household closed in error (its members come back one by one): refused (409) "
+        "while its room is closed.",
+    ),
+    RecordRoutes(
+        "person",
+        "people",
+        PersonOut,
+        _person_render,
+        PersonPatch,
+        actions.person_update,
+        "Change a person's details (another household: ``POST …/move``). Replacing a recorded "
+        "id number needs a reason.",
+        "Close a person's record (moved out, deceased, duplicate…) with a reason; ``on`` is "
+        "the day they moved out or died (default today).",
+        "Reopen a person's record closed in error (the day of moving out or death is cleared): "
+        "refused (409) while their household is closed; reopen the household first.",
+        close_in=PersonCloseIn,
+        history=False,
+    ),
+    RecordRoutes(
+        "organisation",
+        "organisations",
+        OrganisationOut,
+        lambda user, o: organisation_out(o),
+        OrganisationPatch,
+        actions.organisation_update,
+        "Change an organisation; a credit code already registered answers 409.",
+        "Close an organisation (moved out, duplicate…) with a reason.",
+        "Reopen an organisation closed in error, with a reason.",
+    ),
+    RecordRoutes(
+        "component",
+        "components",
+        ComponentOut,
+        lambda user, c: component_out(c),
+        ComponentPatch,
+        actions.component_update,
+        "Change a component: its status (intact, damaged, lost…), place, code or units. "
+        "Supervisors may keep components up to date too.",
+        "Close a component (removed, duplicate…) with a reason; supervisors may too.",
+        "Reopen a component closed in error, with a reason; supervisors may too.",
+    ),
 )
-@idempotent
-def registry_component_reopen(
-    request: HttpRequest, uuid: UUID, payload: ReopenIn
-) -> dict[str, Any]:
-    user = current_user(request)
-    _reopen(Component, uuid, actor=user, payload=payload)
-    return component_out(selectors.component_get(user, uuid))
 
 
-@router.get(
-    "/components/{uuid}/history",
-    response=list[HistoryOut],
-    url_name="registry_component_history",
-)
-def registry_component_history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
-    return _history(request, selectors.component_get(current_user(request), uuid))
+def _add_record_routes(r: RecordRoutes) -> None:
+    def answer(user: Any, uuid: UUID) -> dict[str, Any]:
+        return r.render(user, selectors.record_get(user, r.kind, uuid))
+
+    def update(request: HttpRequest, uuid: UUID, payload: Schema) -> dict[str, Any]:
+        user = current_user(request)
+        r.update(actor=user, **{r.kind: str(uuid)}, **_given(payload))
+        return answer(user, uuid)
+
+    def close(request: HttpRequest, uuid: UUID, payload: CloseIn) -> dict[str, Any]:
+        user = current_user(request)
+        actions.record_close(actor=user, kind=r.kind, record=str(uuid), **_given(payload))
+        return answer(user, uuid)
+
+    def reopen(request: HttpRequest, uuid: UUID, payload: ReopenIn) -> dict[str, Any]:
+        user = current_user(request)
+        actions.record_reopen(actor=user, kind=r.kind, record=str(uuid), **_given(payload))
+        return answer(user, uuid)
+
+    def history(request: HttpRequest, uuid: UUID) -> list[dict[str, Any]]:
+        return _history(request, selectors.record_get(current_user(request), r.kind, uuid))
+
+    update.__annotations__["payload"] = r.patch
+    close.__annotations__["payload"] = r.close_in
+    docs = {"update": r.update_doc, "close": r.close_doc, "reopen": r.reopen_doc}
+    handlers = {"update": update, "close": close, "reopen": reopen, "history": history}
+    for verb, handler in handlers.items():
+        handler.__name__ = handler.__qualname__ = f"registry_{r.kind}_{verb}"
+        handler.__doc__ = docs.get(verb)
+    url = f"/{r.path}/{{uuid}}"
+    router.patch(url, response=r.out, url_name=update.__name__)(idempotent(update))
+    router.post(f"{url}/close", response=r.out, url_name=close.__name__)(idempotent(close))
+    router.post(f"{url}/reopen", response=r.out, url_name=reopen.__name__)(idempotent(reopen))
+    if r.history:
+        router.get(f"{url}/history", response=list[HistoryOut], url_name=history.__name__)(history)
+
+
+for _routes in ROUTES:
+    _add_record_routes(_routes)

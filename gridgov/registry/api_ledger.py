@@ -22,7 +22,6 @@ commit write their progress as they go) and claim the key when done.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,26 +36,31 @@ from gridgov.accounts.selectors import current_user
 from gridgov.api.responses import render
 from gridgov.core.errors import Conflict, NotFound
 from gridgov.core.idempotency import idempotent, write_phase
+from gridgov.core.input_guard import InputRefused, parse_json_body
 from gridgov.privacy.errors import ValidationFailed
 from gridgov.privacy.models import Channel
 
 from .actions import edit_scope
 from .ledger.columns import PERSON_FIELDS
-from .ledger.exporter import FORMATS, KINDS, ledger_export
+from .ledger.exporter import FILTERS, FORMATS, KINDS, ledger_export
 from .ledger.importer import (
     import_get,
     import_progress,
+    import_size,
     imports_visible_to,
     ledger_check,
     ledger_commit,
     ledger_preview,
     ledger_recheck,
+    runs_in_background,
 )
 from .models import ImportStatus, LedgerImport, LedgerTemplate
 
 router = Router()
 
 MAX_PAGE = 200
+#: The export filters asked for by name (``building_kind`` is the filter ``kind``).
+EXPORT_FILTERS = frozenset().union(*FILTERS.values()) - {"kind"}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -187,10 +191,11 @@ def import_out(li: LedgerImport) -> dict[str, Any]:
 def _mapping_field(text: str) -> dict[str, str | None] | None:
     if not text:
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
+    try:  # the API's own JSON rules: no NUL, not nested 100,000 levels deep (a RecursionError)
+        value = parse_json_body(text.encode("utf-8"))
+    except InputRefused as exc:
+        message = _("the mapping is not usable: %(problem)s") % {"problem": exc.message}
+        raise ValidationFailed(message, detail={"mapping": message}) from None
     if not isinstance(value, dict):
         message = _('the mapping must be a JSON object {"header": "field", …}')
         raise ValidationFailed(message, detail={"mapping": message})
@@ -223,7 +228,9 @@ def _answer(request: HttpRequest, li: LedgerImport, status: int) -> HttpResponse
         + "), `template` (a remembered mapping's name) and `region` (a region code in your "
         "scope: rows elsewhere are refused; rows naming no grid go to it). Without a mapping, "
         "the one remembered for the same headers is used, else a suggestion. Nothing changes "
-        "in the registry until `POST /imports/{uuid}/commit`."
+        "in the registry until `POST /imports/{uuid}/commit`. A ledger larger than "
+        "GRIDGOV_LEDGER_INLINE_MB is checked by the background worker: the import is then "
+        "`check_queued`; poll `GET /imports/{uuid}` until it is `checked` or `failed_check`."
     ),
     url_name="registry_ledger_upload",
 )
@@ -243,6 +250,7 @@ def ledger_upload(
         mapping=_mapping_field(mapping),
         template=template or None,
         region=region or None,
+        background=runs_in_background(file.size or 0),
     )
     return _answer(request, li, 201)
 
@@ -275,19 +283,21 @@ def ledger_import_preview(request: HttpRequest, uuid: UUID) -> dict[str, Any]:
 
 @router.post(
     "/imports/{uuid}/check",
-    response=ImportOut,
+    response={200: ImportOut, 202: ImportOut},
     summary="Check the stored ledger again with another mapping or template",
 )
 @idempotent(deferred=True)
 def ledger_import_recheck(request: HttpRequest, uuid: UUID, payload: CheckIn) -> HttpResponse:
     user = current_user(request)
+    li = _fresh(request, uuid)
     li = ledger_recheck(
         actor=user,
-        ledger_import=_fresh(request, uuid),
+        ledger_import=li,
         mapping=payload.mapping,
         template=payload.template,
+        background=runs_in_background(import_size(li)),
     )
-    return _answer(request, li, 200)
+    return _answer(request, li, 202 if li.status == ImportStatus.CHECK_QUEUED else 200)
 
 
 @router.get(
@@ -312,18 +322,24 @@ def ledger_import_errors(request: HttpRequest, uuid: UUID) -> FileResponse:
 
 @router.post(
     "/imports/{uuid}/commit",
-    response=ImportOut,
+    response={200: ImportOut, 202: ImportOut},
     summary="Import a checked ledger, all or nothing",
     description=(
         "Only a `checked` import can be committed (else 409). The rows are checked again; if "
         "the registry changed meanwhile so that a row no longer passes, nothing is imported, "
-        "the import is `failed` and the answer is 409 with the message naming the row."
+        "the import is `failed` and the answer is 409 with the message naming the row. A "
+        "ledger larger than GRIDGOV_LEDGER_INLINE_MB is imported by the background worker: "
+        "the answer is then 202 with the import `commit_queued`; poll `GET /imports/{uuid}` "
+        "(`importing`, `progress`, then `imported` or `failed`)."
     ),
 )
 @idempotent(deferred=True)
 def ledger_import_commit(request: HttpRequest, uuid: UUID) -> HttpResponse:
     user = current_user(request)
-    li = ledger_commit(actor=user, ledger_import=_fresh(request, uuid))
+    li = _fresh(request, uuid)
+    li = ledger_commit(actor=user, ledger_import=li, background=runs_in_background(import_size(li)))
+    if li.status == ImportStatus.COMMIT_QUEUED:
+        return _answer(request, li, 202)
     if li.status != ImportStatus.IMPORTED:
         raise Conflict(li.message, detail={"status": li.status, "uuid": str(li.uuid)})
     return _answer(request, li, 200)
@@ -340,32 +356,18 @@ def ledger_import_commit(request: HttpRequest, uuid: UUID) -> HttpResponse:
     url_name="registry_ledger_export",
 )
 def ledger_export_file(request: HttpRequest, query: Query[ExportQuery]) -> FileResponse:
-    f: dict[str, Any] = {
-        key: getattr(query, key)
-        for key in ("region", "q", "person_type", "sex", "tag", "verification", "relation")
-        if getattr(query, key)
-    }
-    if query.building_kind:
-        f["kind"] = query.building_kind
-    if query.include_closed:
-        f["include_closed"] = True
     export = ledger_export(
         actor=current_user(request),
         kind=query.kind,
-        filter=f,
+        filter={
+            **query.model_dump(include=set(EXPORT_FILTERS)),
+            "kind": query.building_kind,  # blank filters are left out
+        },
         fmt=query.format,
         channel=Channel.API,
         screen=request.path[:200],
     )
-    response = FileResponse(
-        export.handle,
-        as_attachment=True,
-        filename=export.file_name,
-        content_type=export.content_type,
-    )
-    response["Cache-Control"] = "private, no-store"
-    response["X-Rows"] = str(export.count)
-    return response
+    return export.response()
 
 
 @router.get("/templates", response=list[TemplateOut], summary="Remembered column mappings")

@@ -20,18 +20,13 @@ from gridgov.core.errors import DomainError
 from gridgov.privacy.models import AccessKind
 
 from .models import (
-    Building,
     BuildingType,
     ClosedReason,
-    Component,
     ComponentStatus,
-    Household,
-    Organisation,
     OrganisationKind,
     Person,
     PersonType,
     Relation,
-    Room,
     RoomUse,
     Sex,
     TagType,
@@ -61,6 +56,16 @@ def _set_choices(field: forms.Field, choices: list[tuple[str, Any]]) -> None:
     cast(forms.ChoiceField, field).choices = choices
 
 
+def _numeric(form: forms.Form, attrs: dict[str, str], *names: str) -> None:
+    """Phones show a number pad for these fields."""
+    for name in names:
+        form.fields[name].widget.attrs.update(attrs)
+
+
+def _uuid_of(record: Any) -> str:
+    return str(record.uuid) if record is not None else ""
+
+
 class RecordForm(forms.Form):
     """A quick form: ``version`` (edits) and ``reason`` (edits), plus the record's fields.
 
@@ -77,12 +82,27 @@ class RecordForm(forms.Form):
     )
     #: Fields passed to the action as they are.
     action_fields: tuple[str, ...] = ()
+    #: Personal values, never shown: an edit starts them empty, and empty keeps the value.
+    personal_fields: tuple[str, ...] = ()
+    #: Whether the record has a point (``lat``, ``lon``), sent only when it moved.
+    located = False
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
         if not editing:
             del self.fields["reason"]
+
+    @classmethod
+    def initial_of(cls, record: Any) -> dict[str, Any]:
+        """The edit form's start: the record's values of the form's fields (personal values
+        empty) and the version the user sees."""
+        columns = {f.name for f in record._meta.concrete_fields} - {"version"}
+        initial: dict[str, Any] = {"version": record.version}
+        for name in cls.base_fields:
+            if name in columns:
+                initial[name] = "" if name in cls.personal_fields else getattr(record, name)
+        return initial
 
     def action_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -95,9 +115,20 @@ class RecordForm(forms.Form):
                 continue
             out[name] = value if value is not None or not self._text(name) else ""
         if self.editing:
+            for name in self.personal_fields:  # an empty personal field keeps the value
+                if not out.get(name):
+                    out.pop(name, None)
             out["version"] = data.get("version")
             out["reason"] = data.get("reason", "")
+        if self.located and not (self.editing and self._unmoved()):
+            out["lat"], out["lon"] = data["lat"], data["lon"]
         return out
+
+    def _unmoved(self) -> bool:
+        data = self.cleaned_data
+        return _same(self.initial.get("lat"), data["lat"]) and _same(
+            self.initial.get("lon"), data["lon"]
+        )
 
     def _text(self, name: str) -> bool:
         return isinstance(self.fields[name], forms.CharField)
@@ -153,46 +184,21 @@ class BuildingForm(RecordForm):
         help_text=_("Only for a building outside every grid."),
     )
     action_fields = ("estate", "number", "address", "kind", "floors", "households")
+    located = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("lat", "lon"):
-            self.fields[name].widget.attrs.update(DECIMAL)
-        self.fields["floors"].widget.attrs.update(NUMBER)
-        self.fields["households"].widget.attrs.update(NUMBER)
-        self.fields["community_code"].widget.attrs.update(NUMBER)
+        _numeric(self, DECIMAL, "lat", "lon")
+        _numeric(self, NUMBER, "floors", "households", "community_code")
 
     def action_kwargs(self) -> dict[str, Any]:
         out = super().action_kwargs()
-        data = self.cleaned_data
         if "households" in out and out["households"] is None:
             out["households"] = 0
-        moved = not (
-            self.editing
-            and _same(self.initial.get("lat"), data["lat"])
-            and _same(self.initial.get("lon"), data["lon"])
-        )
-        if moved:
-            out["lat"], out["lon"] = data["lat"], data["lon"]
-        code = data.get("community_code", "")
+        code = self.cleaned_data.get("community_code", "")
         if not self.editing or (not _same(self.initial.get("community_code"), code) and code):
             out["community_code"] = code
         return out
-
-    @staticmethod
-    def initial_of(b: Building) -> dict[str, Any]:
-        return {
-            "version": b.version,
-            "estate": b.estate,
-            "number": b.number,
-            "address": b.address,
-            "kind": b.kind,
-            "floors": b.floors,
-            "households": b.households,
-            "lat": b.lat,
-            "lon": b.lon,
-            "community_code": b.community_code,
-        }
 
 
 class RoomForm(RecordForm):
@@ -207,19 +213,8 @@ class RoomForm(RecordForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["floor"].widget.attrs.update(NUMBER)
-        self.fields["area"].widget.attrs.update(DECIMAL)
-
-    @staticmethod
-    def initial_of(r: Room) -> dict[str, Any]:
-        return {
-            "version": r.version,
-            "unit": r.unit,
-            "floor": r.floor,
-            "number": r.number,
-            "use": r.use,
-            "area": r.area,
-        }
+        _numeric(self, NUMBER, "floor")
+        _numeric(self, DECIMAL, "area")
 
 
 class HouseholdForm(RecordForm):
@@ -243,9 +238,10 @@ class HouseholdForm(RecordForm):
             out["head"] = None
         return out
 
-    @staticmethod
-    def initial_of(h: Household, head_uuid: str = "") -> dict[str, Any]:
-        return {"version": h.version, "number": h.number, "head": head_uuid}
+    @classmethod
+    def initial_of(cls, record: Any) -> dict[str, Any]:
+        head = record.head if record.head_id is not None else None
+        return {"version": record.version, "number": record.number, "head": _uuid_of(head)}
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -284,6 +280,7 @@ class PersonForm(RecordForm):
         "verification",
         "moved_in_on",
     )
+    personal_fields = ("id_number", "phone")
 
     def __init__(self, *args: Any, tag_types: Iterable[TagType] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -306,29 +303,9 @@ class PersonForm(RecordForm):
 
     def action_kwargs(self) -> dict[str, Any]:
         out = super().action_kwargs()
-        if self.editing:  # an empty personal field keeps the value recorded
-            for name in ("id_number", "phone"):
-                if not out.get(name):
-                    out.pop(name, None)
-        else:
+        if not self.editing:
             out["tags"] = self.cleaned_data.get("tags") or []
         return out
-
-    @staticmethod
-    def initial_of(p: Person) -> dict[str, Any]:
-        return {
-            "version": p.version,
-            "name": p.name,
-            "id_number": "",
-            "phone": "",
-            "sex": p.sex,
-            "birth_date": p.birth_date,
-            "ethnicity": p.ethnicity,
-            "person_type": p.person_type,
-            "relation": p.relation,
-            "verification": p.verification,
-            "moved_in_on": p.moved_in_on,
-        }
 
 
 # --- organisations and components ---------------------------------------------------------------
@@ -355,6 +332,7 @@ class OrganisationForm(RecordForm):
         "staff_count",
         "address",
     )
+    personal_fields = ("contact_phone",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -362,30 +340,10 @@ class OrganisationForm(RecordForm):
             {"autocomplete": "off", "spellcheck": "false"}
         )
         self.fields["contact_phone"].widget.attrs.update({"inputmode": "tel", "type": "tel"})
-        self.fields["staff_count"].widget.attrs.update(NUMBER)
+        _numeric(self, NUMBER, "staff_count")
         if self.editing:
             self.fields["contact_phone"].label = _("New contact phone")
             self.fields["contact_phone"].help_text = _("Leave empty to keep the phone recorded.")
-
-    def action_kwargs(self) -> dict[str, Any]:
-        out = super().action_kwargs()
-        if self.editing and not out.get("contact_phone"):
-            out.pop("contact_phone", None)
-        return out
-
-    @staticmethod
-    def initial_of(o: Organisation) -> dict[str, Any]:
-        return {
-            "version": o.version,
-            "name": o.name,
-            "kind": o.kind,
-            "credit_code": o.credit_code,
-            "legal_rep": o.legal_rep,
-            "contact_name": o.contact_name,
-            "contact_phone": "",
-            "staff_count": o.staff_count,
-            "address": o.address,
-        }
 
 
 def component_categories() -> list[Category]:
@@ -419,6 +377,7 @@ class ComponentForm(RecordForm):
         "owner_unit",
         "maintainer_unit",
     )
+    located = True
 
     def __init__(self, *args: Any, categories: Iterable[Category] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -427,37 +386,18 @@ class ComponentForm(RecordForm):
             self.fields["category"],
             _blank([(key, f"{c.code} {c.name}") for key, c in self.categories.items()]),
         )
-        self.fields["code"].widget.attrs.update(NUMBER)
-        for name in ("lat", "lon"):
-            self.fields[name].widget.attrs.update(DECIMAL)
+        _numeric(self, NUMBER, "code")
+        _numeric(self, DECIMAL, "lat", "lon")
 
     def action_kwargs(self) -> dict[str, Any]:
         out = super().action_kwargs()
         if "category" in out:
             out["category"] = self.categories[out["category"]]
-        data = self.cleaned_data
-        if not (
-            self.editing
-            and _same(self.initial.get("lat"), data["lat"])
-            and _same(self.initial.get("lon"), data["lon"])
-        ):
-            out["lat"], out["lon"] = data["lat"], data["lon"]
         return out
 
-    @staticmethod
-    def initial_of(c: Component) -> dict[str, Any]:
-        return {
-            "version": c.version,
-            "code": c.code,
-            "category": str(c.category_id),
-            "status": c.status,
-            "lat": c.lat,
-            "lon": c.lon,
-            "address": c.address,
-            "competent_unit": c.competent_unit,
-            "owner_unit": c.owner_unit,
-            "maintainer_unit": c.maintainer_unit,
-        }
+    @classmethod
+    def initial_of(cls, record: Any) -> dict[str, Any]:
+        return {**super().initial_of(record), "category": str(record.category_id)}
 
 
 # --- closing, reopening, tags, reveal -----------------------------------------------------------

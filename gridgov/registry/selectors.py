@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.db import models
@@ -54,8 +54,8 @@ REGISTRY_ROLES = frozenset(
     }
 )
 
-#: What a person's record screen shows (logged with every open); personal numbers masked.
-PERSON_VIEW_FIELDS = (
+#: A person's recorded details as a record screen (and the admin) shows them, numbers masked.
+PERSON_DETAIL_FIELDS = (
     "name",
     "sex",
     "birth_date",
@@ -69,8 +69,9 @@ PERSON_VIEW_FIELDS = (
     "moved_in_on",
     "moved_out_on",
     "deceased_on",
-    "tags",
 )
+#: What a person's record screen shows (logged with every open).
+PERSON_VIEW_FIELDS = (*PERSON_DETAIL_FIELDS, "tags")
 
 #: Encrypted columns the selectors never read.
 _PERSON_SECRET = ("id_number", "phone")
@@ -176,6 +177,26 @@ def organisation_get(actor: Any, key: uuid.UUID | str) -> Organisation:
 
 def component_get(actor: Any, key: uuid.UUID | str) -> Component:
     return _get(components_visible_to(actor, include_closed=True), key, _("no such component"))
+
+
+#: The record of each kind (the ``kind`` of the screens' URLs and of ``actions.KINDS``).
+RECORD_GETTERS: dict[str, Callable[[Any, uuid.UUID | str], RegistryRecord]] = {
+    "building": building_get,
+    "room": room_get,
+    "household": household_get,
+    "person": person_get,
+    "organisation": organisation_get,
+    "component": component_get,
+}
+
+
+def record_get(actor: Any, kind: str, key: uuid.UUID | str) -> RegistryRecord:
+    """A record of ``kind`` in the actor's scope, closed or not; NotFound otherwise (also for
+    an unknown kind)."""
+    getter = RECORD_GETTERS.get(kind)
+    if getter is None:
+        raise NotFound(_("no such record"), detail={"kind": str(kind)[:20]})
+    return getter(actor, key)
 
 
 def person_open(

@@ -13,6 +13,7 @@ logged (``gridgov.privacy``); a clear value is shown once, in the answer to the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -62,7 +64,6 @@ from .forms import (
 from .models import (
     Building,
     Household,
-    Organisation,
     Person,
     RegistryRecord,
     Relation,
@@ -102,6 +103,36 @@ def _error_page(request: HttpRequest, exc: DomainError) -> HttpResponse:
 def _screen(request: HttpRequest) -> str:
     match = request.resolver_match
     return match.view_name if match is not None else request.path[:200]
+
+
+def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view that answers the error page when a record or grid is out of the user's scope
+    ("not found") or may not be changed by them."""
+
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            return _error_page(request, exc)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def _log_open(
+    request: HttpRequest, user: User, subject_type: str, record: Any, fields: tuple[str, ...]
+) -> None:
+    """Log that the user saw these fields of a record with personal data on this screen."""
+    access_log_view(
+        actor=user,
+        subject_type=subject_type,
+        subject_uuid=record.uuid,
+        fields=fields,
+        channel=Channel.WEB,
+        screen=_screen(request),
+        region_code=record.region_code,
+    )
 
 
 def _can_edit(user: User, record: Any, roles: frozenset[str] = actions.EDIT_ROLES) -> bool:
@@ -224,16 +255,29 @@ def history_rows(actor: User, record: RegistryRecord) -> list[dict[str, Any]]:
     return rows
 
 
-def _close_forms(
-    user: User, record: Any, kind: str, roles: frozenset[str] = actions.EDIT_ROLES
-) -> dict[str, Any]:
-    if not _can_edit(user, record, roles):
-        return {}
+def _record_context(user: User, record: Any, kind: str) -> dict[str, Any]:
+    """What every record page shows: its history, whether the user may change it, and the
+    form that closes it (open) or reopens it (closed) — or, when the record it lives in is
+    closed, a link to that one, which must be reopened first."""
+    roles = actions.KINDS[kind].roles
+    editable = _can_edit(user, record, roles)
+    context: dict[str, Any] = {"history": history_rows(user, record), "can_edit": editable}
+    if not editable:
+        return context
     if record.closed_at is None:
-        return {"close_form": CloseForm(kind=kind, initial={"version": record.version})}
-    if kind in REOPENERS:
-        return {"reopen_form": ReopenForm(initial={"version": record.version})}
-    return {}
+        context["close_form"] = CloseForm(kind=kind, initial={"version": record.version})
+        return context
+    container = actions.closed_container(record)
+    if container is None:
+        context["reopen_form"] = ReopenForm(initial={"version": record.version})
+    elif selectors.record_visible(user, container):
+        outer = actions.KIND_OF[type(container)].name
+        context["reopen_first"] = {
+            "record": container,
+            "label": actions.KINDS[outer].label,
+            "url": reverse(f"registry:{outer}", args=[container.uuid]),
+        }
+    return context
 
 
 # --- my grids -----------------------------------------------------------------------------------
@@ -299,13 +343,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@_guarded
 def grid(request: HttpRequest, code: str) -> HttpResponse:
     """A grid: its buildings on a map and in a list (rooms, households, people of each)."""
     user = current_user(request)
-    try:
-        region = _region_in_scope(user, code)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    region = _region_in_scope(user, code)
     text = (request.GET.get("q") or "").strip()[:60]
     qs = selectors.buildings_visible_to(user).filter(region_code=region.code)
     if text:
@@ -368,13 +410,11 @@ def grid_buildings(request: HttpRequest, code: str) -> JsonResponse:
 
 @login_required
 @require_GET
+@_guarded
 def building(request: HttpRequest, key: UUID) -> HttpResponse:
     """A building: its rooms grouped by unit and floor, its organisations, its history."""
     user = current_user(request)
-    try:
-        record = selectors.building_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    record = selectors.building_get(user, key)
     rooms = list(
         selectors.rooms_visible_to(user)
         .filter(building=record)
@@ -393,9 +433,7 @@ def building(request: HttpRequest, key: UUID) -> HttpResponse:
         "grid": record.grid,
         "rooms": rooms,
         "organisations": organisations,
-        "history": history_rows(user, record),
-        "can_edit": _can_edit(user, record),
-        **_close_forms(user, record, "building"),
+        **_record_context(user, record, "building"),
     }
     return render(request, "registry/building.html", context)
 
@@ -426,13 +464,11 @@ def _relation_order() -> dm.Case:
 
 @login_required
 @require_GET
+@_guarded
 def room(request: HttpRequest, key: UUID) -> HttpResponse:
     """A room: its households and their members (names, relations and ages only)."""
     user = current_user(request)
-    try:
-        record = selectors.room_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    record = selectors.room_get(user, key)
     households = list(
         selectors.households_visible_to(user).filter(room=record).order_by("number", "pk")
     )
@@ -443,9 +479,7 @@ def room(request: HttpRequest, key: UUID) -> HttpResponse:
         "room": record,
         "building": record.building,
         "households": households,
-        "history": history_rows(user, record),
-        "can_edit": _can_edit(user, record),
-        **_close_forms(user, record, "room"),
+        **_record_context(user, record, "room"),
     }
     return render(request, "registry/room.html", context)
 
@@ -463,26 +497,15 @@ def _care_count(members: list[Person]) -> int:
 @never_cache
 @login_required
 @require_GET
+@_guarded
 def household(request: HttpRequest, key: UUID) -> HttpResponse:
     """The household card: its members with relation, age, masked id and phone, and the tags
     the user's clearance shows (care tags highlighted). Each member's view is logged."""
     user = current_user(request)
-    try:
-        record = selectors.household_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    record = selectors.household_get(user, key)
     members = _members(user, [record]).get(record.pk, [])
-    screen = _screen(request)
     for p in members:
-        access_log_view(
-            actor=user,
-            subject_type=SubjectType.PERSON,
-            subject_uuid=p.uuid,
-            fields=CARD_FIELDS,
-            channel=Channel.WEB,
-            screen=screen,
-            region_code=p.region_code,
-        )
+        _log_open(request, user, SubjectType.PERSON, p, CARD_FIELDS)
     room = record.room
     context = {
         "household": record,
@@ -490,9 +513,7 @@ def household(request: HttpRequest, key: UUID) -> HttpResponse:
         "building": room.building if room is not None else None,
         "members": members,
         "care_count": _care_count(members),
-        "history": history_rows(user, record),
-        "can_edit": _can_edit(user, record),
-        **_close_forms(user, record, "household"),
+        **_record_context(user, record, "household"),
     }
     return render(request, "registry/household.html", context)
 
@@ -531,12 +552,10 @@ def _person_context(
         "room": room,
         "building": room.building if room is not None else None,
         "tags": tags,
-        "can_edit": editable,
         "tag_form": TagAddForm(tag_types=addable) if editable and addable else None,
         "may_reveal": may_reveal and bool(personal),
         "reveal_form": RevealForm(personal=personal) if may_reveal and personal else None,
-        "history": history_rows(user, person),
-        **_close_forms(user, person, "person"),
+        **_record_context(user, person, "person"),
     }
     context.update(extra)
     return context
@@ -545,13 +564,11 @@ def _person_context(
 @never_cache
 @login_required
 @require_GET
+@_guarded
 def person(request: HttpRequest, key: UUID) -> HttpResponse:
     """A person's record, masked; opening it is logged (who, which fields, this screen)."""
     user = current_user(request)
-    try:
-        record = selectors.person_open(user, key, channel=Channel.WEB, screen=_screen(request))
-    except DomainError as exc:
-        return _error_page(request, exc)
+    record = selectors.person_open(user, key, channel=Channel.WEB, screen=_screen(request))
     return render(request, "registry/person.html", _person_context(request, user, record))
 
 
@@ -602,157 +619,116 @@ def _back_to(request: HttpRequest, name: str, key: UUID) -> HttpResponse:
     return redirect(reverse(f"registry:{name}", args=[key]))
 
 
+def _tag_change(
+    request: HttpRequest, key: UUID, change: Callable[[], Any], *, done: str
+) -> HttpResponse:
+    """Add or remove a tag, and go back to the person's page saying how it went (a person
+    who is not found answers the error page)."""
+    try:
+        change()
+    except NotFound:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return _back_to(request, "person", key)
+
+
 @login_required
 @require_POST
+@_guarded
 def person_tag_add(request: HttpRequest, key: UUID) -> HttpResponse:
     user = current_user(request)
-    try:
-        selectors.person_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    selectors.person_get(user, key)
     form = TagAddForm(request.POST, tag_types=selectors.tag_types_visible_to(user))
     if not form.is_valid():
         messages.error(request, _("Choose a tag you may set."))
         return _back_to(request, "person", key)
-    try:
-        actions.person_tag_add(
-            actor=user,
-            person=str(key),
-            tag=form.cleaned_data["tag"],
-            since=form.cleaned_data.get("since"),
-            note=form.cleaned_data.get("note", ""),
-        )
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            return _error_page(request, exc)
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Tag added."))
-    return _back_to(request, "person", key)
+    return _tag_change(
+        request,
+        key,
+        lambda: actions.person_tag_add(actor=user, person=str(key), **form.cleaned_data),
+        done=_("Tag added."),
+    )
 
 
 @login_required
 @require_POST
+@_guarded
 def person_tag_remove(request: HttpRequest, key: UUID, tag: str) -> HttpResponse:
     user = current_user(request)
-    try:
-        selectors.person_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    selectors.person_get(user, key)
     form = TagRemoveForm(request.POST)
     form.is_valid()
-    try:
-        actions.person_tag_remove(
-            actor=user,
-            person=str(key),
-            tag=tag[:40],
-            reason=form.cleaned_data.get("reason", ""),
-        )
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            return _error_page(request, exc)
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Tag removed."))
-    return _back_to(request, "person", key)
+    reason = form.cleaned_data.get("reason", "")
+    return _tag_change(
+        request,
+        key,
+        lambda: actions.person_tag_remove(actor=user, person=str(key), tag=tag[:40], reason=reason),
+        done=_("Tag removed."),
+    )
 
 
 # --- closing and reopening ----------------------------------------------------------------------
 
-Getter = Callable[[Any, Any], Any]
 
-#: kind -> (getter, close action, keyword of the record, roles that may change it)
-CLOSERS: dict[str, tuple[Getter, Callable[..., Any], str, frozenset[str]]] = {
-    "building": (selectors.building_get, actions.building_close, "building", actions.EDIT_ROLES),
-    "room": (selectors.room_get, actions.room_close, "room", actions.EDIT_ROLES),
-    "household": (
-        selectors.household_get,
-        actions.household_close,
-        "household",
-        actions.EDIT_ROLES,
-    ),
-    "person": (selectors.person_get, actions.person_close, "person", actions.EDIT_ROLES),
-    "organisation": (
-        selectors.organisation_get,
-        actions.organisation_close,
-        "organisation",
-        actions.EDIT_ROLES,
-    ),
-    "component": (
-        selectors.component_get,
-        actions.component_close,
-        "component",
-        actions.COMPONENT_EDIT_ROLES,
-    ),
-}
-REOPENERS: dict[str, Callable[..., Any]] = {
-    "building": actions.building_reopen,
-    "person": actions.person_reopen,
-}
+def _closing(
+    request: HttpRequest,
+    kind: str,
+    key: UUID,
+    form: CloseForm | ReopenForm,
+    act: Callable[..., Any],
+    *,
+    invalid: str,
+    done: str,
+) -> HttpResponse:
+    """Close or reopen a record through ``act`` (``actions.record_close``/``record_reopen``)
+    with the posted form, whose fields are the action's arguments, and go back to the record's
+    page saying how it went; the error page for a record out of the user's scope."""
+    user = current_user(request)
+    try:
+        selectors.record_get(user, kind, key)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    if not form.is_valid():
+        problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, invalid % {"problems": problems})
+        return _back_to(request, kind, key)
+    try:
+        act(actor=user, kind=kind, record=str(key), **form.cleaned_data)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return _back_to(request, kind, key)
 
 
 @login_required
 @require_POST
 def record_close(request: HttpRequest, kind: str, key: UUID) -> HttpResponse:
     """Close a record with a reason (moved out, deceased, duplicate, demolished…)."""
-    user = current_user(request)
-    if kind not in CLOSERS:
+    if kind not in actions.KINDS:
         return _error_page(request, NotFound(_("no such record")))
-    getter, close, keyword, _roles = CLOSERS[kind]
-    try:
-        getter(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
     form = CloseForm(request.POST, kind=kind)
-    if not form.is_valid():
-        problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
-        messages.error(request, _("Not closed: %(problems)s") % {"problems": problems})
-        return _back_to(request, kind, key)
-    data = form.cleaned_data
-    extra = {"on": data.get("on")} if kind == "person" else {}
-    try:
-        close(
-            actor=user,
-            **{keyword: str(key)},
-            closed_reason=data["closed_reason"],
-            reason=data["reason"],
-            version=data["version"],
-            **extra,
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Closed."))
-    return _back_to(request, kind, key)
+    invalid = _("Not closed: %(problems)s")
+    return _closing(
+        request, kind, key, form, actions.record_close, invalid=invalid, done=_("Closed.")
+    )
 
 
 @login_required
 @require_POST
 def record_reopen(request: HttpRequest, kind: str, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    if kind not in REOPENERS:
+    """Reopen a record closed in error, with a reason (refused while the record it lives in is
+    closed: its page links to that one)."""
+    if kind not in actions.KINDS:
         return _error_page(request, NotFound(_("no such record")))
-    getter, _close, keyword, _roles = CLOSERS[kind]
-    try:
-        getter(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
     form = ReopenForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give the reason for reopening."))
-        return _back_to(request, kind, key)
-    try:
-        REOPENERS[kind](
-            actor=user,
-            **{keyword: str(key)},
-            reason=form.cleaned_data["reason"],
-            version=form.cleaned_data["version"],
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Reopened."))
-    return _back_to(request, kind, key)
+    invalid = _("Give the reason for reopening.")
+    return _closing(
+        request, kind, key, form, actions.record_reopen, invalid=invalid, done=_("Reopened.")
+    )
 
 
 # --- quick add and edit -------------------------------------------------------------------------
@@ -791,40 +767,47 @@ def _data(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
-def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A form view that answers the error page for a record out of scope or not editable."""
-
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except DomainError as exc:
-            return _error_page(request, exc)
-
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
-
-
 def _grid_extra(region: Region) -> dict[str, Any]:
     return {"geometry": region.geometry, "pick_map": True}
+
+
+def _editable_region(
+    request: HttpRequest, code: str, roles: frozenset[str] = actions.EDIT_ROLES
+) -> tuple[User, Region]:
+    """The user and a grid (or community) of their scope where they may change base data
+    (NotFound outside their scope, PermissionDenied where they only read)."""
+    user = current_user(request)
+    region = _region_in_scope(user, code)
+    _require_edit(user, region.code, roles)
+    return user, region
+
+
+def _editable_record(request: HttpRequest, kind: str, key: UUID) -> tuple[User, Any]:
+    """The user and a record of ``kind`` they may change (NotFound, PermissionDenied)."""
+    user = current_user(request)
+    record = selectors.record_get(user, kind, key)
+    _require_edit(user, record.region_code, actions.KINDS[kind].roles)
+    return user, record
+
+
+def _at_region_label(region: Region, **initial: Any) -> dict[str, Any]:
+    """A new record's form starts at the point where the region's name is shown."""
+    if region.label_lat is not None and region.label_lon is not None:
+        initial.update(lat=round(region.label_lat, 6), lon=round(region.label_lon, 6))
+    return initial
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
 def building_new(request: HttpRequest, code: str) -> HttpResponse:
-    user = current_user(request)
-    region = _region_in_scope(user, code)
-    _require_edit(user, region.code)
-    initial: dict[str, Any] = {"kind": "residential"}
-    if region.label_lat is not None and region.label_lon is not None:
-        initial.update(lat=round(region.label_lat, 6), lon=round(region.label_lon, 6))
+    user, region = _editable_region(request, code)
+    initial = _at_region_label(region, kind="residential")
     if region.level == Level.COMMUNITY:
         initial["community_code"] = region.code
-    form = BuildingForm(_data(request), initial=initial)
     return _record_form(
         request,
-        form,
+        BuildingForm(_data(request), initial=initial),
         save=lambda kw: actions.building_create(actor=user, **kw),
         done=_("Building registered."),
         title=_("New building in %(grid)s") % {"grid": region.name},
@@ -837,35 +820,11 @@ def building_new(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
-def building_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.building_get(user, key)
-    _require_edit(user, record.region_code)
-    form = BuildingForm(_data(request), initial=BuildingForm.initial_of(record), editing=True)
-    extra = _grid_extra(record.grid) if record.grid is not None else {"pick_map": True}
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.building_update(actor=user, building=record, **kw),
-        done=_("Building changed."),
-        title=_("Change %(record)s") % {"record": record},
-        back=reverse("registry:building", args=[record.uuid]),
-        kind="building",
-        extra=extra,
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
 def room_new(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    home_building = selectors.building_get(user, key)
-    _require_edit(user, home_building.region_code)
-    form = RoomForm(_data(request), initial={"use": "self_occupied"})
+    user, home_building = _editable_record(request, "building", key)
     return _record_form(
         request,
-        form,
+        RoomForm(_data(request), initial={"use": "self_occupied"}),
         save=lambda kw: actions.room_create(actor=user, building=home_building, **kw),
         done=_("Room registered."),
         title=_("New room in %(building)s") % {"building": home_building},
@@ -877,33 +836,11 @@ def room_new(request: HttpRequest, key: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
-def room_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.room_get(user, key)
-    _require_edit(user, record.region_code)
-    form = RoomForm(_data(request), initial=RoomForm.initial_of(record), editing=True)
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.room_update(actor=user, room=record, **kw),
-        done=_("Room changed."),
-        title=_("Change room %(room)s") % {"room": record},
-        back=reverse("registry:room", args=[record.uuid]),
-        kind="room",
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
 def household_new(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    in_room = selectors.room_get(user, key)
-    _require_edit(user, in_room.region_code)
-    form = HouseholdForm(_data(request))
+    user, in_room = _editable_record(request, "room", key)
     return _record_form(
         request,
-        form,
+        HouseholdForm(_data(request)),
         save=lambda kw: actions.household_create(actor=user, room=in_room, **kw),
         done=_("Household registered: now add its members."),
         title=_("New household in room %(room)s") % {"room": in_room},
@@ -915,48 +852,17 @@ def household_new(request: HttpRequest, key: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
-def household_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.household_get(user, key)
-    _require_edit(user, record.region_code)
-    members = list(
-        selectors.people_visible_to(user).filter(household=record).order_by("name", "pk")
-    )
-    head = next((str(p.uuid) for p in members if p.pk == record.head_id), "")
-    form = HouseholdForm(
-        _data(request),
-        initial=HouseholdForm.initial_of(record, head),
-        editing=True,
-        members=members,
-    )
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.household_update(actor=user, household=record, **kw),
-        done=_("Household changed."),
-        title=_("Change household %(household)s") % {"household": record},
-        back=reverse("registry:household", args=[record.uuid]),
-        kind="household",
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
 def person_new(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    target = selectors.household_get(user, key)
-    _require_edit(user, target.region_code)
+    user, target = _editable_record(request, "household", key)
     tag_types = [
         t for t in selectors.tag_types_visible_to(user) if t.applies_to == TagAppliesTo.PERSON
     ]
     initial = {"person_type": "registered", "verification": "unverified"}
     if target.head_id is None:
         initial["relation"] = Relation.HEAD
-    form = PersonForm(_data(request), initial=initial, tag_types=tag_types)
     return _record_form(
         request,
-        form,
+        PersonForm(_data(request), initial=initial, tag_types=tag_types),
         save=lambda kw: actions.person_create(actor=user, household=target, **kw),
         done=_("Person registered."),
         title=_("New member of household %(household)s") % {"household": target},
@@ -969,52 +875,21 @@ def person_new(request: HttpRequest, key: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
-def person_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.person_get(user, key)
-    _require_edit(user, record.region_code)
-    form = PersonForm(_data(request), initial=PersonForm.initial_of(record), editing=True)
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.person_update(actor=user, person=str(record.uuid), **kw),
-        done=_("Person changed."),
-        title=_("Change %(name)s") % {"name": record.name},
-        back=reverse("registry:person", args=[record.uuid]),
-        kind="person",
-        extra={
-            "id_help": True,
-            "masked_id": record.id_number_mask,
-            "masked_phone": record.phone_mask,
-        },
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
 def organisation_new(request: HttpRequest, code: str) -> HttpResponse:
-    user = current_user(request)
-    region = _region_in_scope(user, code)
-    _require_edit(user, region.code)
+    user, region = _editable_region(request, code)
     in_building: Building | None = None
     wanted = request.GET.get("building") or request.POST.get("building") or ""
     if wanted:
         in_building = selectors.building_get(user, wanted)
-    form = OrganisationForm(_data(request), initial={"kind": "company"})
-
-    def save(kw: dict[str, Any]) -> Organisation:
-        if in_building is not None:
-            return actions.organisation_create(actor=user, building=in_building, **kw)
-        return actions.organisation_create(actor=user, grid=region.code, **kw)
-
-    where = in_building or region.name
+    place: dict[str, Any] = (
+        {"building": in_building} if in_building is not None else {"grid": region.code}
+    )
     return _record_form(
         request,
-        form,
-        save=save,
+        OrganisationForm(_data(request), initial={"kind": "company"}),
+        save=lambda kw: actions.organisation_create(actor=user, **place, **kw),
         done=_("Organisation registered."),
-        title=_("New organisation in %(place)s") % {"place": where},
+        title=_("New organisation in %(place)s") % {"place": in_building or region.name},
         back=reverse("registry:building", args=[in_building.uuid])
         if in_building is not None
         else reverse("registry:organisations", args=[region.code]),
@@ -1026,41 +901,12 @@ def organisation_new(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @_guarded
-def organisation_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.organisation_get(user, key)
-    _require_edit(user, record.region_code)
-    form = OrganisationForm(
-        _data(request), initial=OrganisationForm.initial_of(record), editing=True
-    )
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.organisation_update(
-            actor=user, organisation=str(record.uuid), **kw
-        ),
-        done=_("Organisation changed."),
-        title=_("Change %(name)s") % {"name": record.name},
-        back=reverse("registry:organisation", args=[record.uuid]),
-        kind="organisation",
-        extra={"masked_phone": record.contact_phone_mask},
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
 def component_new(request: HttpRequest, code: str) -> HttpResponse:
-    user = current_user(request)
-    region = _region_in_scope(user, code)
-    _require_edit(user, region.code, actions.COMPONENT_EDIT_ROLES)
-    initial: dict[str, Any] = {"status": "intact"}
-    if region.label_lat is not None and region.label_lon is not None:
-        initial.update(lat=round(region.label_lat, 6), lon=round(region.label_lon, 6))
-    form = ComponentForm(_data(request), initial=initial, categories=component_categories())
+    user, region = _editable_region(request, code, actions.COMPONENT_EDIT_ROLES)
+    initial = _at_region_label(region, status="intact")
     return _record_form(
         request,
-        form,
+        ComponentForm(_data(request), initial=initial, categories=component_categories()),
         save=lambda kw: actions.component_create(actor=user, **kw),
         done=_("Component registered."),
         title=_("New component in %(grid)s") % {"grid": region.name},
@@ -1070,121 +916,183 @@ def component_new(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@_guarded
-def component_edit(request: HttpRequest, key: UUID) -> HttpResponse:
-    user = current_user(request)
-    record = selectors.component_get(user, key)
-    _require_edit(user, record.region_code, actions.COMPONENT_EDIT_ROLES)
-    form = ComponentForm(
-        _data(request),
-        initial=ComponentForm.initial_of(record),
-        editing=True,
-        categories=component_categories(),
-    )
-    return _record_form(
-        request,
-        form,
-        save=lambda kw: actions.component_update(actor=user, component=record, **kw),
-        done=_("Component changed."),
-        title=_("Change component %(code)s") % {"code": record.code},
-        back=reverse("registry:component", args=[record.uuid]),
-        kind="component",
-        extra={"pick_map": True},
-    )
+def _no_extra(record: Any) -> dict[str, Any]:
+    return {}
+
+
+def _no_form_options(user: User, record: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class RecordEdit:
+    """How the edit form of one kind of record is shown and saved (``EDITS``)."""
+
+    form: type[RecordForm]
+    #: the action, called with the record under its kind's name and the changed fields
+    update: Callable[..., Any]
+    done: Any
+    title: Callable[[Any], str]
+    #: what the page shows besides the form (map, masked values…)
+    shows: Callable[[Any], dict[str, Any]] = _no_extra
+    #: further arguments of the form (choices drawn from the user's scope)
+    form_options: Callable[[User, Any], dict[str, Any]] = _no_form_options
+
+
+def _household_members(user: User, household: Household) -> dict[str, Any]:
+    members = selectors.people_visible_to(user).filter(household=household).order_by("name", "pk")
+    return {"members": list(members)}
+
+
+EDITS: dict[str, RecordEdit] = {
+    "building": RecordEdit(
+        BuildingForm,
+        actions.building_update,
+        gettext_lazy("Building changed."),
+        title=lambda b: _("Change %(record)s") % {"record": b},
+        shows=lambda b: _grid_extra(b.grid) if b.grid is not None else {"pick_map": True},
+    ),
+    "room": RecordEdit(
+        RoomForm,
+        actions.room_update,
+        gettext_lazy("Room changed."),
+        title=lambda r: _("Change room %(room)s") % {"room": r},
+    ),
+    "household": RecordEdit(
+        HouseholdForm,
+        actions.household_update,
+        gettext_lazy("Household changed."),
+        title=lambda h: _("Change household %(household)s") % {"household": h},
+        form_options=_household_members,
+    ),
+    "person": RecordEdit(
+        PersonForm,
+        actions.person_update,
+        gettext_lazy("Person changed."),
+        title=lambda p: _("Change %(name)s") % {"name": p.name},
+        shows=lambda p: {
+            "id_help": True,
+            "masked_id": p.id_number_mask,
+            "masked_phone": p.phone_mask,
+        },
+    ),
+    "organisation": RecordEdit(
+        OrganisationForm,
+        actions.organisation_update,
+        gettext_lazy("Organisation changed."),
+        title=lambda o: _("Change %(name)s") % {"name": o.name},
+        shows=lambda o: {"masked_phone": o.contact_phone_mask},
+    ),
+    "component": RecordEdit(
+        ComponentForm,
+        actions.component_update,
+        gettext_lazy("Component changed."),
+        title=lambda c: _("Change component %(code)s") % {"code": c.code},
+        shows=lambda c: {"pick_map": True},
+        form_options=lambda user, c: {"categories": component_categories()},
+    ),
+}
+
+
+def _edit_view(kind: str) -> Callable[..., HttpResponse]:
+    """The edit screen of a record of ``kind`` (``registry:<kind>_edit``): its form filled
+    with the record at the version the user sees; only the fields they change are sent."""
+    edit = EDITS[kind]
+
+    @login_required
+    @require_http_methods(["GET", "POST"])
+    @_guarded
+    def view(request: HttpRequest, key: UUID) -> HttpResponse:
+        user, record = _editable_record(request, kind, key)
+        form = edit.form(
+            _data(request),
+            initial=edit.form.initial_of(record),
+            editing=True,
+            **edit.form_options(user, record),
+        )
+        return _record_form(
+            request,
+            form,
+            save=lambda kw: edit.update(actor=user, **{kind: record}, **kw),
+            done=str(edit.done),
+            title=edit.title(record),
+            back=reverse(f"registry:{kind}", args=[record.uuid]),
+            kind=kind,
+            extra=edit.shows(record),
+        )
+
+    view.__name__ = view.__qualname__ = f"{kind}_edit"
+    return view
+
+
+building_edit = _edit_view("building")
+room_edit = _edit_view("room")
+household_edit = _edit_view("household")
+person_edit = _edit_view("person")
+organisation_edit = _edit_view("organisation")
+component_edit = _edit_view("component")
 
 
 # --- organisations and components ---------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def organisations(request: HttpRequest, code: str) -> HttpResponse:
-    user = current_user(request)
-    try:
-        region = _region_in_scope(user, code)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    qs = (
-        selectors.organisations_visible_to(user)
-        .filter(region_code=region.code)
-        .select_related("building")
-        .order_by("name", "pk")
+def _grid_list(
+    request: HttpRequest, user: User, code: str, qs: QuerySet[Any], kind: str
+) -> HttpResponse:
+    """A page of the records of ``kind`` in a grid of the user's scope (``registry/<kind>s``)."""
+    region = _region_in_scope(user, code)
+    page = Paginator(qs.filter(region_code=region.code), PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "region": region,
         "page": page,
         "rows": list(page.object_list),
-        "can_edit": actions.edit_scope(user).covers(region.code),
+        "can_edit": actions.edit_scope(user, actions.KINDS[kind].roles).covers(region.code),
     }
-    return render(request, "registry/organisations.html", context)
+    return render(request, f"registry/{kind}s.html", context)
 
 
 @login_required
 @require_GET
+@_guarded
+def organisations(request: HttpRequest, code: str) -> HttpResponse:
+    user = current_user(request)
+    qs = selectors.organisations_visible_to(user).select_related("building").order_by("name", "pk")
+    return _grid_list(request, user, code, qs, "organisation")
+
+
+@login_required
+@require_GET
+@_guarded
 def organisation(request: HttpRequest, key: UUID) -> HttpResponse:
     """An organisation (its contact phone masked; the open is logged)."""
     user = current_user(request)
-    try:
-        record = selectors.organisation_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    access_log_view(
-        actor=user,
-        subject_type=SubjectType.ORGANISATION,
-        subject_uuid=record.uuid,
-        fields=ORGANISATION_FIELDS,
-        channel=Channel.WEB,
-        screen=_screen(request),
-        region_code=record.region_code,
-    )
+    record = selectors.organisation_get(user, key)
+    _log_open(request, user, SubjectType.ORGANISATION, record, ORGANISATION_FIELDS)
     context = {
         "organisation": record,
-        "history": history_rows(user, record),
-        "can_edit": _can_edit(user, record),
-        **_close_forms(user, record, "organisation"),
+        **_record_context(user, record, "organisation"),
     }
     return render(request, "registry/organisation.html", context)
 
 
 @login_required
 @require_GET
+@_guarded
 def components(request: HttpRequest, code: str) -> HttpResponse:
     user = current_user(request)
-    try:
-        region = _region_in_scope(user, code)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    qs = (
-        selectors.components_visible_to(user).filter(region_code=region.code).order_by("code", "pk")
-    )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "region": region,
-        "page": page,
-        "rows": list(page.object_list),
-        "can_edit": actions.edit_scope(user, actions.COMPONENT_EDIT_ROLES).covers(region.code),
-    }
-    return render(request, "registry/components.html", context)
+    qs = selectors.components_visible_to(user).order_by("code", "pk")
+    return _grid_list(request, user, code, qs, "component")
 
 
 @login_required
 @require_GET
+@_guarded
 def component(request: HttpRequest, key: UUID) -> HttpResponse:
     user = current_user(request)
-    try:
-        record = selectors.component_get(user, key)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    roles = actions.COMPONENT_EDIT_ROLES
-    context = {
-        "component": record,
-        "history": history_rows(user, record),
-        "can_edit": _can_edit(user, record, roles),
-        **_close_forms(user, record, "component", roles),
-    }
+    record = selectors.component_get(user, key)
+    context = {"component": record, **_record_context(user, record, "component")}
     return render(request, "registry/component.html", context)
 
 

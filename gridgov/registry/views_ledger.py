@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -63,14 +65,17 @@ from . import actions, selectors
 from .ledger.columns import PERSON_FIELDS
 from .ledger.exporter import FORMATS, ledger_export
 from .ledger.importer import (
+    BUSY,
     import_get,
     import_progress,
+    import_size,
     imports_visible_to,
     ledger_check,
     ledger_commit,
     ledger_preview,
     ledger_recheck,
     max_upload_bytes,
+    runs_in_background,
 )
 from .models import ImportStatus, LedgerImport, PersonType, RecordChange, RecordType
 
@@ -80,7 +85,8 @@ PROBLEMS_SHOWN = 20
 #: Regions offered in a select at most.
 REGION_CHOICES = 1000
 #: An import in one of these states is still being worked on.
-RUNNING = frozenset({ImportStatus.UPLOADED, ImportStatus.CHECKING, ImportStatus.IMPORTING})
+#: an import whose step has not ended (the page polls its progress)
+RUNNING = frozenset({ImportStatus.UPLOADED, *BUSY})
 #: Seconds between two polls of the progress fragment.
 POLL_SECONDS = 1
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -308,6 +314,19 @@ def _release(record: IdempotencyRecord | None) -> None:
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
 
 
+@contextmanager
+def _once(user: User, token: str, where: str) -> Iterator[IdempotencyRecord | None]:
+    """Do the block once per form: claim the form's token (``_AlreadyDone`` when the form was
+    sent before) and release it when the block is refused or fails, so that the form may be
+    sent again."""
+    record = _claim(user, token, where)
+    try:
+        yield record
+    except BaseException:
+        _release(record)
+        raise
+
+
 def _done_already(request: HttpRequest, exc: _AlreadyDone) -> HttpResponse:
     messages.info(request, _("This form was sent already; here is where it led."))
     return redirect(exc.where)
@@ -411,33 +430,24 @@ def ledger_upload(request: HttpRequest) -> HttpResponseBase:
             request, user, upload_form=form, upload_error=" ".join(problems), status=400
         )
     upload = form.cleaned_data["file"]
-    token = form.cleaned_data.get("token") or ""
     try:
-        record = _claim(user, token, reverse("registry:ledger"))
+        with _once(user, form.cleaned_data.get("token") or "", reverse("registry:ledger")) as once:
+            li = ledger_check(
+                actor=user,
+                file=upload,
+                file_name=upload.name or "",
+                region=region or None,
+                background=runs_in_background(upload.size or 0),
+                # the first progress report names the import: the waiting page's poll finds it
+                on_progress=lambda started: _point(once, _import_url(started)),
+            )
     except _AlreadyDone as exc:
         return _done_already(request, exc)
-
-    def pointed(li: LedgerImport) -> None:
-        # the first progress report names the import: the waiting page's poll finds it
-        _point(record, _import_url(li))
-
-    try:
-        li = ledger_check(
-            actor=user,
-            file=upload,
-            file_name=upload.name or "",
-            region=region or None,
-            on_progress=pointed,
-        )
     except DomainError as exc:
-        _release(record)
         return _ledger_page(
             request, user, upload_form=form, upload_error=exc.message, status=exc.status
         )
-    except BaseException:
-        _release(record)
-        raise
-    _point(record, _import_url(li))
+    _point(once, _import_url(li))
     return redirect(_import_url(li), permanent=False)
 
 
@@ -540,6 +550,10 @@ def _import_page(
     return response
 
 
+def _posted_token(request: HttpRequest) -> str:
+    return (request.POST.get("token") or "")[:64]
+
+
 def _visible_import(request: HttpRequest, key: UUID) -> tuple[User, LedgerImport]:
     user = current_user(request)
     return user, import_get(user, key)
@@ -568,22 +582,21 @@ def ledger_recheck_view(request: HttpRequest, key: UUID) -> HttpResponseBase:
         return _error_page(request, exc)
     mapping = _posted_mapping(request, headers)
     try:
-        record = _claim(user, (request.POST.get("token") or "")[:64], _import_url(li))
+        with _once(user, _posted_token(request), _import_url(li)):
+            ledger_recheck(
+                actor=user,
+                ledger_import=li,
+                mapping=mapping,
+                background=runs_in_background(import_size(li)),
+            )
     except _AlreadyDone as exc:
         return _done_already(request, exc)
-    try:
-        ledger_recheck(actor=user, ledger_import=li, mapping=mapping)
     except ValidationFailed as exc:
-        _release(record)
         return _import_page(
             request, user, li, mapping=mapping, mapping_error=exc.message, status=exc.status
         )
     except DomainError as exc:
-        _release(record)
         return _import_page(request, user, li, error=exc.message, status=exc.status)
-    except BaseException:
-        _release(record)
-        raise
     return redirect(_import_url(li))
 
 
@@ -596,13 +609,13 @@ def ledger_commit_view(request: HttpRequest, key: UUID) -> HttpResponseBase:
     except DomainError as exc:
         return _error_page(request, exc)
     try:
-        record = _claim(user, (request.POST.get("token") or "")[:64], _import_url(li))
+        with _once(user, _posted_token(request), _import_url(li)):
+            done = ledger_commit(
+                actor=user, ledger_import=li, background=runs_in_background(import_size(li))
+            )
     except _AlreadyDone as exc:
         return _done_already(request, exc)
-    try:
-        done = ledger_commit(actor=user, ledger_import=li)
     except DomainError as exc:
-        _release(record)
         return _import_page(request, user, li, error=exc.message, status=exc.status)
     # the import page says what was imported, or why nothing was
     return redirect(_import_url(done))
@@ -697,12 +710,4 @@ def ledger_export_view(request: HttpRequest) -> HttpResponseBase:
         return _ledger_page(
             request, user, export_form=form, export_error=exc.message, status=exc.status
         )
-    response = FileResponse(
-        export.handle,
-        as_attachment=True,
-        filename=export.file_name,
-        content_type=export.content_type,
-    )
-    response["Cache-Control"] = "private, no-store"
-    response["X-Rows"] = str(export.count)
-    return response
+    return export.response()

@@ -6,16 +6,19 @@ of grid B works next door.
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from gridgov.accounts.actions import role_revoke
 from gridgov.core.errors import Conflict
+from gridgov.core.jobs import woken_since
 from gridgov.registry.jobs import run_ledger_queue
 from gridgov.registry.ledger import importer
 from gridgov.registry.ledger.importer import (
@@ -28,7 +31,8 @@ from gridgov.registry.ledger.importer import (
     runs_in_background,
 )
 from gridgov.registry.models import ImportStatus, LedgerImport, Person
-from tests.registry.data.ledgers import household_rows, write_csv
+from gridgov.registry.views_ledger import new_token
+from tests.registry.data.ledgers import csv_bytes, household_rows, write_csv
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +188,81 @@ def test_a_step_whose_process_died_is_failed_after_the_stale_time(
     assert dead.status == ImportStatus.FAILED and "stopped unexpectedly" in dead.message
     assert dead.queued_at is None
     assert alive.status == ImportStatus.CHECKING
+
+
+# --- through the API and the screens ------------------------------------------------------------
+
+API = "/api/v1/registry/ledger"
+
+
+def signed_in(user: Any) -> Client:
+    client = Client(headers={"Accept-Language": "en"})
+    client.force_login(user)
+    return client
+
+
+def ledger_file(households: int = 2) -> io.BytesIO:
+    file = io.BytesIO(csv_bytes(household_rows(households)))
+    file.name = "ledger.csv"
+    return file
+
+
+def test_through_the_api_a_large_ledger_is_queued_then_polled_until_imported(
+    world: World, settings: Any
+) -> None:
+    settings.GRIDGOV_LEDGER_INLINE_MB = 0.0001  # about 100 bytes: every ledger is large
+    api = signed_in(world.grid_worker_a)
+    uploaded = api.post(
+        f"{API}/imports", {"file": ledger_file()}, headers={"Idempotency-Key": "bg-up"}
+    )
+    assert uploaded.status_code == 201, uploaded.content
+    body = uploaded.json()
+    assert body["status"] == "check_queued"
+
+    run_ledger_queue()
+    polled = api.get(f"{API}/imports/{body['uuid']}").json()
+    assert polled["status"] == "checked" and polled["rows_total"] == 4
+
+    commit = api.post(
+        f"{API}/imports/{body['uuid']}/commit", headers={"Idempotency-Key": "bg-commit"}
+    )
+    assert commit.status_code == 202, commit.content
+    assert commit.json()["status"] == "commit_queued"
+    assert not Person.objects.exists()
+
+    run_ledger_queue()
+    polled = api.get(f"{API}/imports/{body['uuid']}").json()
+    assert polled["status"] == "imported" and polled["created"] == 4
+    assert Person.objects.count() == 4
+
+
+def test_on_the_screens_a_large_ledger_says_it_waits_for_the_worker_and_polls(
+    world: World, settings: Any
+) -> None:
+    settings.GRIDGOV_LEDGER_INLINE_MB = 0.0001
+    web = signed_in(world.grid_worker_a)
+    uploaded = web.post("/registry/ledger/upload/", {"file": ledger_file(), "token": new_token()})
+    assert uploaded.status_code == 302
+    page = web.get(uploaded["Location"])
+    text = page.content.decode()
+    assert "waits for the background worker" in text
+    assert 'hx-trigger="every' in text  # the page polls the progress
+
+    run_ledger_queue()
+    li = LedgerImport.objects.get()
+    assert li.status == ImportStatus.CHECKED
+    committed = web.post(f"/registry/ledger/{li.uuid}/commit/", {"token": new_token()})
+    assert committed.status_code == 302
+    li.refresh_from_db()
+    assert li.status == ImportStatus.COMMIT_QUEUED
+
+    run_ledger_queue()
+    li.refresh_from_db()
+    assert li.status == ImportStatus.IMPORTED and Person.objects.count() == 4
+
+
+def test_queueing_a_step_wakes_the_worker_from_its_pause(world: World, tmp_path: Path) -> None:
+    _, mark = woken_since(None)
+    queued_check(world, tmp_path)
+    woken, _ = woken_since(mark)
+    assert woken

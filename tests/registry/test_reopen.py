@@ -1,9 +1,10 @@
-"""Reopening rooms, households, organisations and components closed in error.
+"""Reopening buildings, rooms, households, people, organisations and components closed in error.
 
-Each is reopened like a building or a person: by an editor whose scope holds it (supervisors
-also reopen components), with a reason, at the version they saw, and it leaves one "reopen" row
-in its history. A room comes back only while its building is open and no other open room of the
-building has taken its number; a household only while its room is open.
+Each is reopened the same way: by an editor whose scope holds it (supervisors also reopen
+components), with a reason, at the version they saw, and it leaves one "reopen" row in its
+history. A room comes back only while its building is open and no other open room of the
+building has taken its number; a household only while its room is open; a person only while
+their household is open. The refusal names the outermost closed record: reopen that first.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def reopen(kind: str, actor: Any, record: Any, reason: str = "误关闭，恢复
 def closed_record(world: World, kind: str) -> Any:
     """A closed record of ``kind`` in grid A, closed by the administrator."""
     made = {
+        "building": lambda: building(world.admin),
+        "person": lambda: actions.person_create(
+            actor=world.admin, name="赵七", grid=world.grid_a.code
+        ),
         "room": lambda: room(world.admin, building(world.admin)),
         "household": lambda: household(world.admin, room(world.admin, building(world.admin))),
         "organisation": lambda: organisation(world.admin),
@@ -63,7 +68,7 @@ def closed_record(world: World, kind: str) -> Any:
     return close(kind, world.admin, made)
 
 
-KINDS = ("room", "household", "organisation", "component")
+KINDS = ("building", "room", "household", "person", "organisation", "component")
 
 
 # --- the shape every reopen shares -------------------------------------------------------------
@@ -136,8 +141,8 @@ def test_unit_handlers_and_residents_find_no_such_record(world: World, kind: str
             reopen(kind, outsider, record)
 
 
-@pytest.mark.parametrize("kind", ("room", "household", "organisation"))
-def test_a_supervisor_sees_a_room_household_or_organisation_but_may_not_reopen_it(
+@pytest.mark.parametrize("kind", ("building", "room", "household", "person", "organisation"))
+def test_a_supervisor_sees_a_record_but_may_not_reopen_it_unless_a_component(
     world: World, kind: str
 ) -> None:
     record = closed_record(world, kind)
@@ -346,3 +351,99 @@ def test_the_api_refuses_an_organisation_reopen_without_a_reason(world: World) -
     )
     assert r.status_code == 422
     assert "reason" in r.json()["detail"]
+
+
+# --- people, and records whose container is closed -------------------------------------------
+
+
+def test_a_person_of_a_closed_household_stays_closed_until_the_household_is_reopened(
+    world: World, english: None
+) -> None:
+    h = home(world.grid_worker_a)
+    member = actions.person_create(actor=world.grid_worker_a, name="李四", household=h)
+    close("person", world.grid_worker_a, member, reason="搬走")
+    close("household", world.grid_worker_a, h, reason="空户")
+    changes = RecordChange.objects.filter(record_uuid=member.uuid).count()
+
+    with pytest.raises(Conflict) as exc:
+        reopen("person", world.grid_worker_a, member, reason="搬回", version=2)
+    assert exc.value.detail == {"closed": str(h.uuid), "kind": "household"}
+    assert exc.value.message == f"household {h} is closed; reopen it first"
+    stored = fresh(member)
+    assert (stored.closed_at is not None, stored.version) == (True, 2)
+    assert RecordChange.objects.filter(record_uuid=member.uuid).count() == changes
+
+    reopen("household", world.grid_worker_a, h, reason="搬回")
+    assert fresh(reopen("person", world.grid_worker_a, member, version=2)).closed_at is None
+
+
+def test_the_refusal_names_the_outermost_closed_record_to_reopen_first(
+    world: World, english: None
+) -> None:
+    b = building(world.grid_worker_a)
+    r = room(world.grid_worker_a, b)
+    h = household(world.grid_worker_a, r)
+    member = actions.person_create(actor=world.grid_worker_a, name="李四", household=h)
+    for kind, record in (("person", member), ("household", h), ("room", r)):
+        close(kind, world.grid_worker_a, record)
+    actions.building_close(
+        actor=world.grid_worker_a, building=b, closed_reason="demolished", reason="拆迁"
+    )
+
+    for kind, record in (("person", member), ("household", h), ("room", r)):
+        with pytest.raises(Conflict) as exc:
+            reopen(kind, world.grid_worker_a, record)
+        assert exc.value.detail["closed"] == str(b.uuid), kind
+        assert exc.value.message.startswith("building ")
+        assert fresh(record).closed_at is not None
+
+
+def test_a_reopened_head_heads_their_household_again(world: World) -> None:
+    h = home(world.grid_worker_a)
+    head = actions.person_create(
+        actor=world.grid_worker_a, name="王五", household=h, relation="head"
+    )
+    close("person", world.grid_worker_a, head)
+    assert fresh(h).head is None
+
+    reopen("person", world.grid_worker_a, head)
+    assert fresh(h).head == fresh(head)
+    assert fresh(head).relation == "head"
+
+
+def test_a_reopened_head_whose_household_has_a_new_head_is_head_no_more(world: World) -> None:
+    h = home(world.grid_worker_a)
+    first = actions.person_create(
+        actor=world.grid_worker_a, name="王五", household=h, relation="head"
+    )
+    close("person", world.grid_worker_a, first)
+    second = actions.person_create(
+        actor=world.grid_worker_a, name="王六", household=h, relation="head"
+    )
+
+    reopened = fresh(reopen("person", world.grid_worker_a, first))
+    assert reopened.closed_at is None and reopened.relation == ""
+    assert fresh(h).head == fresh(second)
+    last = RecordChange.objects.filter(record_uuid=first.uuid).order_by("-at", "-pk").first()
+    assert last is not None and last.changes["relation"] == ["head", ""]
+
+
+def test_a_person_without_a_household_is_reopened_in_their_grid(world: World) -> None:
+    loner = actions.person_create(actor=world.grid_worker_a, name="赵七", grid=world.grid_a.code)
+    close("person", world.grid_worker_a, loner)
+    assert fresh(reopen("person", world.grid_worker_a, loner)).closed_at is None
+
+
+def test_the_api_answers_409_for_a_person_of_a_closed_household(world: World) -> None:
+    h = home(world.grid_worker_a)
+    member = actions.person_create(actor=world.grid_worker_a, name="李四", household=h)
+    close("person", world.grid_worker_a, member)
+    close("household", world.grid_worker_a, h)
+    answer = post(
+        api_of(world.grid_worker_a),
+        f"/people/{member.uuid}/reopen",
+        {"version": 2, "reason": "搬回"},
+    )
+    assert answer.status_code == 409
+    assert answer.json()["detail"] == {"closed": str(h.uuid), "kind": "household"}
+    assert fresh(member).closed_at is not None

@@ -3,7 +3,7 @@
 Columns: row (as numbered in the user's file), column (the ledger's header with its column
 letter), value (id numbers and phones masked: the sheet travels by e-mail and chat), problem.
 Written by xlsxwriter in ``constant_memory`` mode (one row in memory at a time), every text
-cell through ``gridgov.cases.exports.safe_text`` so that nothing the ledger contained runs as a
+cell through ``gridgov.formats.cells.safe_text`` so that nothing the ledger contained runs as a
 formula when the sheet is opened.
 """
 
@@ -19,8 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from xlsxwriter.utility import xl_col_to_name
 
-from gridgov.cases.exports import safe_text
 from gridgov.core.masking import mask_id_number, mask_phone
+from gridgov.formats.cells import safe_text
 
 #: Fields whose values the sheet shows masked.
 MASKED_FIELDS = {

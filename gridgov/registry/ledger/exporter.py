@@ -6,7 +6,7 @@ answers an ``ExportFile`` (open handle, download name, content type, row count):
 
 - id and phone numbers only as their stored masks (the encrypted columns are never read);
   tags above the actor's clearance are left out;
-- every text cell through ``gridgov.cases.exports.safe_text``, so that nothing a record holds
+- every text cell through ``gridgov.formats.cells.safe_text``, so that nothing a record holds
   runs as a formula when the file is opened;
 - the export is logged (``gridgov.privacy.actions.access_log_export``): who, which kind, the
   filter (personal values masked), how many rows, which columns;
@@ -30,14 +30,16 @@ from typing import IO, Any
 import xlsxwriter
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from gridgov.cases.exports import XLSX_TYPE, safe_text
+from gridgov.cases.exports import XLSX_TYPE
 from gridgov.core.errors import DomainError, PermissionDenied
 from gridgov.core.scope import prefix_q
 from gridgov.core.worktime import local_zone
+from gridgov.formats.cells import safe_text
 from gridgov.privacy.actions import access_log_export
 from gridgov.privacy.errors import ValidationFailed
 from gridgov.privacy.models import Channel, SubjectType
@@ -97,6 +99,18 @@ class ExportFile:
 
     def close(self) -> None:
         self.handle.close()
+
+    def response(self) -> FileResponse:
+        """The download: an attachment, private and never stored, its rows in ``X-Rows``."""
+        response = FileResponse(
+            self.handle,
+            as_attachment=True,
+            filename=self.file_name,
+            content_type=self.content_type,
+        )
+        response["Cache-Control"] = "private, no-store"
+        response["X-Rows"] = str(self.count)
+        return response
 
 
 @dataclass(frozen=True)

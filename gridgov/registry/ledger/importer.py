@@ -77,6 +77,7 @@ from django.utils.translation import ngettext
 from gridgov.accounts.models import User
 from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from gridgov.core.ids import random_bytes, uuid7_bytes
+from gridgov.core.jobs import wake_workers
 from gridgov.core.masking import mask_id_number, mask_phone
 from gridgov.core.scope import Scope
 from gridgov.geo.models import Level, Region
@@ -2592,6 +2593,7 @@ def ledger_check(
         li.save()
         li.file.save(f"{li.uuid.hex}.{kind}", File(fh), save=True)
     if background:
+        wake_workers()
         return li
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
@@ -2645,6 +2647,7 @@ def ledger_recheck(
         li.status, li.queued_by, li.queued_at = ImportStatus.CHECK_QUEUED, actor, timezone.now()
         li.message = ""
         li.save()
+        wake_workers()
         return li
     return _check(li, actor=actor, scope=scope, on_progress=on_progress)
 
@@ -2710,6 +2713,7 @@ def ledger_commit(
         )
     li.refresh_from_db()
     if background:
+        wake_workers()
         return li
     return _commit_claimed(li, actor=actor, scope=scope, on_progress=on_progress)
 

@@ -10,7 +10,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from gridgov.core.jobs import registered_jobs, run_due_jobs, worker_id
+from gridgov.core.jobs import (
+    registered_jobs,
+    run_due_jobs,
+    woken_since,
+    worker_heartbeat,
+    worker_id,
+)
 
 
 class Command(BaseCommand):
@@ -45,10 +51,13 @@ class Command(BaseCommand):
                 if options["verbosity"] > 1 or last.get(name) != outcome:
                     self.stdout.write(f"{name}: {outcome}")
                 last[name] = outcome
+            worker_heartbeat(owner=owner, interval=interval)  # /readyz and the lag metrics
             if options["once"]:
                 break
             deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
+            woken, mark = woken_since(None)
+            while not stopping and time.monotonic() < deadline and not woken:
                 time.sleep(min(0.5, interval))
+                woken, mark = woken_since(mark)
             close_old_connections()  # a long-lived loop must not keep a broken or stale connection
         self.stdout.write("worker stopped")

@@ -1,18 +1,29 @@
-"""``gridgov registry …``: ledger import and export from the command line.
+"""``gridgov registry …``: ledger import and export, and looking people up, from the command line.
 
-Every subcommand runs as a named user (``--as USERNAME``) and sees and does exactly what that
-user could on the web or through the API (the same actions and selectors, the same scope):
+Every subcommand runs as a named user (``--user USERNAME``, or ``--as USERNAME``) and sees and
+does exactly what that user could on the web or through the API (the same actions and
+selectors, the same scope):
 
-    gridgov registry import LEDGER.xlsx --as wang [--mapping JSON | --template NAME]
+    gridgov registry import LEDGER.xlsx --user wang [--mapping JSON | --template NAME]
                             [--region CODE] [--dry-run] [--errors PATH]
-    gridgov registry commit UUID --as wang          # import a ledger checked earlier
-    gridgov registry imports --as wang [--limit N] [--json]
-    gridgov registry export --as wang --kind people --format csv [--region CODE] … -o FILE
+    gridgov registry commit UUID --user wang          # import a ledger checked earlier
+    gridgov registry imports --user wang [--limit N] [--json]
+    gridgov registry export --user wang --kind people --format csv [--region CODE] … -o FILE
+    gridgov registry people --user wang [--name N] [--phone P] [--id-number X] [--grid CODE]
+                            [--include-closed] [--limit N] [--format table|json]
+    gridgov registry person UUID --user wang [--format table|json]
 
 ``import`` checks every row (a dry run), prints progress and the summary; with bad rows it
 prints the first problems and the error sheet's path and exits with status 1, importing
 nothing; otherwise (unless ``--dry-run``) it commits, all or nothing. Personal values are
 never printed: problems show them masked.
+
+``people`` finds people in the user's scope by name (or part of it), phone or id number (exact,
+through their keyed hashes; several criteria must all match) like the web and API search
+(``selectors.people_search``), optionally within a grid or other region, and prints them with
+their numbers masked; the search is recorded in the access log (channel ``cli``) with its
+criteria, numbers masked, and the number found. ``person`` shows one person's record, masked,
+and records the view in the access log like opening the record on the web.
 
 Subcommands are declared in ``SUBCOMMANDS`` (name → arguments, handler): add one there.
 """
@@ -22,20 +33,32 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import unicodedata
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from gridgov.accounts.models import User
 from gridgov.core.errors import DomainError
-from gridgov.privacy.models import Channel
+from gridgov.core.scope import prefix_q
+from gridgov.privacy import crypto
+from gridgov.privacy.actions import access_log_search
+from gridgov.privacy.models import Channel, SubjectType
 
+from ... import selectors
+from ...api import MAX_PAGE, person_out
 from ...ledger.columns import PERSON_FIELDS
-from ...ledger.exporter import FORMATS, KINDS, ledger_export
+from ...ledger.exporter import FILTERS, FORMATS, KINDS, ledger_export
 from ...ledger.importer import (
     import_get,
     import_progress,
@@ -43,16 +66,30 @@ from ...ledger.importer import (
     ledger_check,
     ledger_commit,
 )
-from ...models import ImportStatus, LedgerImport
+from ...models import Household, ImportStatus, LedgerImport, Person
 
 #: Rows between two progress lines when the output is not a terminal.
 PROGRESS_LINES = 50_000
 PROBLEMS_SHOWN = 10
+#: People a search lists unless ``--limit`` says otherwise.
+PEOPLE_SHOWN = 50
+#: The search criteria of ``people``: how ``people_search`` must read each, else the refusal.
+CRITERIA = {
+    "name": ("name", gettext_lazy("--name takes a name or a part of it, not a number")),
+    "phone": (crypto.PHONE, gettext_lazy("--phone takes a phone number (7 to 12 digits)")),
+    "id_number": (crypto.ID_NUMBER, gettext_lazy("--id-number takes an 18-character id number")),
+}
+
+
+def _user_argument(p: CommandParser) -> None:
+    p.add_argument(
+        "--user", "--as", dest="username", required=True, help="act as this user (their scope)"
+    )
 
 
 def _import_arguments(p: CommandParser) -> None:
     p.add_argument("file", help="the ledger: .xlsx, .xls or .csv (UTF-8 or GBK)")
-    p.add_argument("--as", dest="username", required=True, help="import as this user")
+    _user_argument(p)
     how = p.add_mutually_exclusive_group()
     how.add_argument(
         "--mapping",
@@ -73,18 +110,18 @@ def _import_arguments(p: CommandParser) -> None:
 
 def _commit_arguments(p: CommandParser) -> None:
     p.add_argument("uuid", help="the import (see `gridgov registry imports`)")
-    p.add_argument("--as", dest="username", required=True)
+    _user_argument(p)
     p.add_argument("--progress-every", type=int, default=PROGRESS_LINES)
 
 
 def _imports_arguments(p: CommandParser) -> None:
-    p.add_argument("--as", dest="username", required=True)
+    _user_argument(p)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _export_arguments(p: CommandParser) -> None:
-    p.add_argument("--as", dest="username", required=True)
+    _user_argument(p)
     p.add_argument("--kind", choices=KINDS, default="people")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="xlsx")
     p.add_argument("-o", "--output", help="the file to write (default: a name in this folder)")
@@ -97,6 +134,63 @@ def _export_arguments(p: CommandParser) -> None:
     p.add_argument("--relation")
     p.add_argument("--building-kind", dest="building_kind", help="kind of building or organisation")
     p.add_argument("--include-closed", action="store_true")
+
+
+def _people_arguments(p: CommandParser) -> None:
+    _user_argument(p)
+    p.add_argument("--name", help="a name or a part of it")
+    p.add_argument("--phone", help="a phone number (exact)")
+    p.add_argument("--id-number", dest="id_number", help="an 18-character id number (exact)")
+    p.add_argument("--grid", help="only in this grid (or another region: its subtree)")
+    p.add_argument("--include-closed", action="store_true", help="closed records too")
+    p.add_argument(
+        "--limit", type=int, default=PEOPLE_SHOWN, help=f"at most (default {PEOPLE_SHOWN})"
+    )
+    p.add_argument("--format", dest="fmt", choices=("table", "json"), default="table")
+
+
+def _person_arguments(p: CommandParser) -> None:
+    p.add_argument("uuid", help="the person's record (see `gridgov registry people`)")
+    _user_argument(p)
+    p.add_argument("--format", dest="fmt", choices=("table", "json"), default="table")
+
+
+def _width(text: str) -> int:
+    """Columns a text takes on a terminal (Chinese characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _label(name: str, model: type[models.Model] = Person) -> str:
+    field = model._meta.get_field(name)
+    return capfirst(str(getattr(field, "verbose_name", name)))
+
+
+def _shown(record: models.Model, name: str) -> str:
+    """A field's value as a screen shows it: choices by their label, a record by its name,
+    days as YYYY-MM-DD, personal numbers only as the masks these fields hold."""
+    field = record._meta.get_field(name)
+    value = getattr(record, name)
+    if value in (None, ""):
+        return ""
+    if getattr(field, "choices", None):
+        return str(dict(field.flatchoices).get(value, value))  # type: ignore[union-attr]
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _closed(record: Person) -> str:
+    if record.closed_at is None:
+        return ""
+    day = timezone.localtime(record.closed_at).date()
+    return f"{day} {record.get_closed_reason_display()}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows aligned in columns under their headers."""
+    widths = [max(_width(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(f"{c}{' ' * (w - _width(c))}" for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *rows]
+    ]
 
 
 class Command(BaseCommand):
@@ -112,6 +206,12 @@ class Command(BaseCommand):
             _export_arguments,
             "do_export",
         ),
+        "people": (
+            "find people by name, phone or id number (masked)",
+            _people_arguments,
+            "do_people",
+        ),
+        "person": ("show one person's record (masked)", _person_arguments, "do_person"),
     }
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -279,19 +379,12 @@ class Command(BaseCommand):
     def do_export(self, o: dict[str, Any]) -> None:
         user = self._user(o["username"])
         kind = o["kind"]
-        f: dict[str, Any] = {
-            key: o.get(key)
-            for key in ("region", "q", "person_type", "sex", "tag", "verification", "relation")
-            if o.get(key)
-        }
-        if o.get("building_kind"):
-            f["kind"] = o["building_kind"]
-        if o.get("include_closed"):
-            f["include_closed"] = True
+        wanted = set().union(*FILTERS.values()) - {"kind"}
+        f = {key: o.get(key) for key in wanted} | {"kind": o.get("building_kind")}
         export = ledger_export(
             actor=user,
             kind=kind,
-            filter=f,
+            filter=f,  # blank filters are left out
             fmt=o["fmt"],
             channel=Channel.CLI,
             screen="gridgov registry export",
@@ -303,3 +396,82 @@ class Command(BaseCommand):
         finally:
             export.close()
         self.stdout.write(f"{export.count:,} {kind} written to {target}")
+
+    def do_people(self, o: dict[str, Any]) -> None:
+        user = self._user(o["username"])
+        given = {key: str(o.get(key) or "").strip() for key in CRITERIA}
+        given = {key: value for key, value in given.items() if value}
+        if not given:
+            raise CommandError(_("give --name, --phone or --id-number"))
+        people = None
+        for key, value in given.items():
+            kind, refusal = CRITERIA[key]
+            if selectors.search_kind(value) != kind:
+                raise CommandError(str(refusal))
+            found = selectors.people_search(user, value, include_closed=o["include_closed"])
+            people = found if people is None else people & found
+        assert people is not None
+        grid = str(o.get("grid") or "").strip()
+        if grid:
+            if not grid.isdigit() or len(grid) > 15:
+                raise CommandError(_("--grid takes a region code of up to 15 digits"))
+            people = people.filter(prefix_q("region_code", grid))
+        limit = max(1, min(int(o["limit"]), MAX_PAGE))
+        rows = list(
+            people.select_related("household")
+            .prefetch_related(selectors.tags_prefetch(user))
+            .order_by("name", "pk")[:limit]
+        )
+        criteria: dict[str, Any] = {**given, "grid": grid, "include_closed": o["include_closed"]}
+        access_log_search(  # as the web and the API do: the criteria (numbers masked), the count
+            actor=user,
+            subject_type=SubjectType.PERSON,
+            filter={key: value for key, value in criteria.items() if value},
+            count=len(rows),
+            channel=Channel.CLI,
+            screen="gridgov registry people",
+        )
+        if o["fmt"] == "json":
+            for person in rows:
+                self._json(person_out(person, selectors.visible_tags(user, person)))
+        elif rows:
+            columns = ("name", "sex", "birth_date", "id_number_mask", "phone_mask", "household")
+            headers = [_label(name) for name in columns]
+            headers += [_label("region_code"), _("Closed"), _("Record id")]
+            table = [
+                [*(_shown(p, name) for name in columns), p.region_code, _closed(p), str(p.uuid)]
+                for p in rows
+            ]
+            self.stdout.write("\n".join(_table(headers, table)))
+            if len(rows) == limit:
+                self.stdout.write(
+                    _("only the first %(count)s: narrow the search") % {"count": limit}
+                )
+        else:
+            self.stdout.write(_("Nobody found."))
+
+    def do_person(self, o: dict[str, Any]) -> None:
+        user = self._user(o["username"])
+        person = selectors.person_open(
+            user, o["uuid"], channel=Channel.CLI, screen="gridgov registry person"
+        )
+        tags = selectors.visible_tags(user, person)
+        if o["fmt"] == "json":
+            self._json(person_out(person, tags))
+            return
+        room = person.household.room if person.household is not None else None
+        facts = [(_label(name), _shown(person, name)) for name in selectors.PERSON_DETAIL_FIELDS]
+        facts += [
+            (_("Tags"), ", ".join(t.tag_type.name for t in tags)),
+            (_label("room", Household), str(room or "")),
+            (_label("region_code"), person.region_code),
+            (_("Closed"), " · ".join(filter(None, (_closed(person), person.closed_note)))),
+            (_("Record id"), f"{person.uuid} (v{person.version})"),
+        ]
+        width = max(_width(label) for label, _value in facts)
+        for label, value in facts:
+            if value:
+                self.stdout.write(f"{label}{' ' * (width - _width(label))}  {value}")
+
+    def _json(self, value: Any) -> None:
+        self.stdout.write(json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder))

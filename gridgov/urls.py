@@ -11,6 +11,8 @@ from gridgov.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("accounts/", include("gridgov.accounts.urls")),
     path("notifications/", include("gridgov.notifications.urls")),
     path("cases/", include("gridgov.cases.urls")),

@@ -316,6 +316,10 @@ def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
     if rule.access == "public":
         r = call(client, rule, "")
         expect(r.status_code not in (401, 403), r, "public")
+    elif rule.access == "probe":  # /readyz, /metrics: no sign-in; 503 is "not ready", no error
+        r = call(client, rule, "")
+        if r.status_code not in (200, 503):
+            problems.append(f"{key} {rule.method} probe as {persona}: got {r.status_code}")
     elif rule.access == "login":
         r = call(client, rule, "")
         expect(

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -58,6 +57,33 @@ def _demo_registry_progress(assignments: list[Any]) -> dict[str, int] | None:
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: the process answers. Cheap on purpose (no database): a load balancer calls it
+    often, and a database outage must not get every app server restarted."""
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database answers, every migration is applied, a worker ran recently and
+    the media folder is writable. 200 or 503 naming the failed checks; the details (ages,
+    unapplied migrations, error classes) only for operators (``operator_access``)."""
+    from gridgov.core.observability import (
+        operator_access,
+        readiness_body,
+        readiness_checks,
+        readiness_log,
+    )
+
+    checks = readiness_checks()
+    readiness_log(checks)
+    body, ready = readiness_body(checks, details=operator_access(request))
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for allowed addresses or the metrics token (403 otherwise)."""
+    from gridgov.core.observability import metrics_exposition, operator_access
+
+    if not operator_access(request):
+        return HttpResponse("forbidden\n", status=403, content_type="text/plain; charset=utf-8")
+    body, content_type = metrics_exposition(request.headers.get("Accept"))
+    return HttpResponse(body, content_type=content_type)

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from gridgov.core.env import env_bool, env_int, env_str
+from gridgov.core.env import env_int, env_str
 
 HISTORY = "demo history"
 REGISTRY = "demo registry"
@@ -31,6 +31,35 @@ def _lower_priority() -> None:
     os.nice(10)
 
 
+def web_command(*, bind: str, workers: int, threads: int) -> list[str]:
+    """The production web server's command line (also started by scripts/reliability.py and
+    the benchmarks, so that they measure what runs)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "gridgov.wsgi:application",
+        # metrics of all the processes in one /metrics, JSON logs (gunicorn_conf's docstring)
+        "-c",
+        "python:gridgov.core.gunicorn_conf",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
+    ]
+
+
+def worker_command() -> list[str]:
+    """The background worker's command line."""
+    return [sys.executable, "-m", "gridgov", "worker"]
+
+
 class Command(BaseCommand):
     help = "Migrate, load the demo district, and run the web server and the worker."
 
@@ -38,9 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=env_str("GRIDGOV_BIND", "127.0.0.1:8000"))
         parser.add_argument("--web-workers", type=int, default=env_int("GRIDGOV_WEB_WORKERS", 2))
         parser.add_argument("--threads", type=int, default=env_int("GRIDGOV_WEB_THREADS", 4))
-        parser.add_argument(
-            "--no-demo", action="store_true", default=not env_bool("GRIDGOV_DEMO", True)
-        )
+        parser.add_argument("--no-demo", action="store_true", default=not settings.GRIDGOV_DEMO)
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -126,29 +153,24 @@ class Command(BaseCommand):
 
     def _start(self, options: dict[str, Any]) -> list[tuple[str, subprocess.Popen[bytes]]]:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
-        web = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "gridgov.wsgi:application",
-            "--bind",
-            options["bind"],
-            "--workers",
-            str(options["web_workers"]),
-            "--threads",
-            str(options["threads"]),
-            "--graceful-timeout",
-            "10",
-            "--timeout",
-            "60",
-        ]
-        if env_bool("GRIDGOV_ACCESS_LOG", False):
-            web += ["--access-logfile", "-"]
-        worker = [sys.executable, "-m", "gridgov", "worker"]
+        web = web_command(
+            bind=options["bind"], workers=options["web_workers"], threads=options["threads"]
+        )
+        # no gunicorn access log: the app logs each request (GRIDGOV_ACCESS_LOG, gridgov.access)
+        web_env = {**env, "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir()}
+        worker = worker_command()
         # both argv lists are our own, built above from settings (no shell, no user input)
-        web_proc = subprocess.Popen(web, env=env)  # noqa: S603
+        web_proc = subprocess.Popen(web, env=web_env)  # noqa: S603
         worker_proc = subprocess.Popen(worker, env=env)  # noqa: S603
         return [("web server", web_proc), ("worker", worker_proc)]
+
+    def _metrics_dir(self) -> str:
+        """The web processes' shared Prometheus folder, emptied of an earlier run's files."""
+        from gridgov.core.gunicorn_conf import clear_multiprocess_dir
+
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(settings.VAR_DIR / "prometheus")
+        clear_multiprocess_dir(folder)
+        return folder
 
     def _wait(self, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
         stop = False

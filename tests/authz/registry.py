@@ -238,7 +238,11 @@ def _screens() -> dict[str, list[Rule]]:
         ],
         "registry:reopen": [
             *_posted(page("building", "reopen/"), record_region("building")),
+            *_posted(page("room", "reopen/"), record_region("room")),
+            *_posted(page("household", "reopen/"), record_region("household")),
             *_posted(page("person", "reopen/"), person),
+            *_posted(page("organisation", "reopen/"), record_region("organisation")),
+            *_posted(page("component", "reopen/"), record_region("component")),
         ],
     }
 

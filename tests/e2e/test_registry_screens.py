@@ -1,5 +1,6 @@
 """A grid worker walks their grid on a 360-pixel phone: my grid (map and list) → a building →
-a room → the household card → a person, and reveals the person's id number giving a reason."""
+a room → the household card → a person, and reveals the person's id number giving a reason;
+then closes a room entered in error from its page and reopens it there."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.apps import apps as django_apps
 
 from gridgov.privacy.models import AccessLog
 from gridgov.registry import actions
+from gridgov.registry.models import Room
 from tests.e2e.conftest import login, screenshot
 from tests.registry.factories import building, id_number, person, room
 from tests.world import World
@@ -41,7 +43,7 @@ def test_a_grid_worker_walks_to_a_person_and_reveals_the_id_number_on_a_phone(
 ) -> None:
     worker = world.grid_worker_a
     home = building(worker, estate="和畅园", number="3栋", floors=6)
-    room(worker, home, number="101", unit="1", floor=1, use="vacant")
+    vacant = room(worker, home, number="101", unit="1", floor=1, use="vacant")
     flat = room(worker, home, number="302", unit="1", floor=3, use="self_occupied")
     household = actions.household_create(actor=worker, room=flat, number="H-0302")
     grandmother = person(
@@ -118,3 +120,18 @@ def test_a_grid_worker_walks_to_a_person_and_reveals_the_id_number_on_a_phone(
     # opened again: masked again
     page.goto(page.base_url + f"/registry/person/{grandmother.uuid}/")
     assert SECRET_ID not in page.content()
+
+    # a room closed from its page, and reopened there
+    page.goto(page.base_url + f"/registry/room/{vacant.uuid}/")
+    page.click("#close-card summary")
+    page.select_option("#close_closed_reason", "error")
+    page.fill("#close_reason", "录入错误")
+    page.click("#close-submit")
+    page.wait_for_selector("#reopen-card")
+    assert Room.objects.get(pk=vacant.pk).closed_reason == "error"
+    no_sideways_scroll(page)
+    screenshot(page, "registry-5-reopen-phone")
+    page.fill("#reopen_reason", "没有录错")
+    page.click("#reopen-submit")
+    page.wait_for_selector("#close-card")
+    assert Room.objects.get(pk=vacant.pk).closed_at is None

@@ -43,6 +43,22 @@ def _plain_static_files(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings: Any) -> None:
+    """Rate-limit counters live in this process's memory during tests, empty for each test
+    (the file cache under var/ would be shared with every other test run on the machine)."""
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "gridgov-tests-ratelimit",
+        },
+    }
+    caches["ratelimit"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(request: pytest.FixtureRequest, settings: Any) -> None:
     """Argon2 is deliberately slow; tests use a fast hasher unless marked ``argon2``."""
     if request.node.get_closest_marker("argon2") is None:

@@ -14,8 +14,12 @@ from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from gridgov.accounts.models import (
+    ALL_SCOPES,
     UNIT_ROLES,
     ApiToken,
     Role,
@@ -25,7 +29,14 @@ from gridgov.accounts.models import (
     User,
 )
 from gridgov.accounts.selectors import forget_assignments
-from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from gridgov.accounts.token_cache import token_by_hash
+from gridgov.core.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from gridgov.geo.models import Region
 
 TOKEN_PREFIX = "ggt_"  # noqa: S105 (a marker, not a secret)
@@ -178,6 +189,15 @@ def user_unlock(*, username: str) -> int:
     return int(reset(username=username) or 0)
 
 
+@transaction.atomic
+def address_unlock(*, ip: str) -> int:
+    """Lift the lock of a network address after failures across usernames (its failed-login
+    records are cleared); returns how many records were cleared."""
+    from axes.utils import reset
+
+    return int(reset(ip=ip.strip()) or 0)
+
+
 def role_placement_problem(
     *, role: str, region: Region | None, unit: Unit | None
 ) -> tuple[str, str] | None:
@@ -310,9 +330,46 @@ def unit_update(
     return unit
 
 
+def check_scopes(scopes: list[str] | None, *, within: list[str] | None = None) -> list[str]:
+    """The scopes of a new token in their canonical order (None: every scope, or all of
+    ``within``); refused when empty, unknown, or beyond ``within`` (the scopes of the token
+    that asks: a token never makes a stronger one)."""
+    allowed = list(within) if within is not None else list(ALL_SCOPES)
+    if scopes is None:
+        scopes = allowed
+    unknown = sorted({s for s in scopes if s not in ALL_SCOPES})
+    if unknown:
+        raise ValidationFailed(
+            _("unknown scope %(scopes)s; scopes are %(known)s")
+            % {"scopes": ", ".join(unknown), "known": ", ".join(ALL_SCOPES)},
+            detail={"field": "scopes"},
+        )
+    if not scopes:
+        raise ValidationFailed(_("a token needs at least one scope"), detail={"field": "scopes"})
+    beyond = sorted({s for s in scopes if s not in allowed})
+    if beyond:
+        raise PermissionDenied(
+            _("a token cannot create a token with scopes it lacks: %(scopes)s")
+            % {"scopes": ", ".join(beyond)},
+            detail={"field": "scopes", "scopes": beyond},
+        )
+    return [s for s in ALL_SCOPES if s in set(scopes)]
+
+
 @transaction.atomic
-def token_create(*, user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
-    """Create a token and return it with its secret, which is shown once and never stored."""
+def token_create(
+    *,
+    user: User,
+    name: str,
+    days: int | None = None,
+    scopes: list[str] | None = None,
+    within: list[str] | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret, which is shown once and never stored.
+
+    ``days``: its lifetime (default ``GRIDGOV_API_TOKEN_DAYS``); ``scopes``: what it may do
+    (default: every scope); ``within``: the scopes of the API token making this one, if any.
+    """
     name = name.strip()
     if not name:
         raise DomainError(_("a token needs a name"), detail={"field": "name"})
@@ -321,6 +378,7 @@ def token_create(*, user: User, name: str, days: int | None = None) -> tuple[Api
     days = settings.GRIDGOV_API_TOKEN_DAYS if days is None else days
     if not 1 <= days <= 3650:
         raise DomainError(_("a token lives 1 to 3650 days"), detail={"field": "days"})
+    scopes = check_scopes(scopes, within=within)
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
@@ -329,6 +387,7 @@ def token_create(*, user: User, name: str, days: int | None = None) -> tuple[Api
         prefix=prefix,
         key_hash=hash_token(raw),
         expires_at=timezone.now() + timedelta(days=days),
+        scopes=scopes,
     )
     return token, raw
 
@@ -344,18 +403,119 @@ def token_revoke(*, user: User, token_uuid: str) -> ApiToken:
     return token
 
 
-def token_authenticate(raw: str) -> User | None:
-    """The active user behind a raw token, or None; touches ``last_used_at`` once a minute."""
+def token_lookup(raw: str) -> ApiToken | None:
+    """The valid token (with its active user) behind a raw secret, or None; touches
+    ``last_used_at`` once a minute."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
-    now = timezone.now()
-    if token is None or token.revoked_at is not None:
+    return token_by_hash(hash_token(raw))  # cached per process: gridgov/accounts/token_cache.py
+
+
+def token_authenticate(raw: str) -> User | None:
+    """The active user behind a raw token, or None (see ``token_lookup``)."""
+    token = token_lookup(raw)
+    return token.user if token is not None else None
+
+
+# --- two-factor sign-in (django-otp: a TOTP authenticator app, recovery codes) -------------
+
+RECOVERY_DEVICE_NAME = "recovery"
+
+
+def normalise_code(code: str) -> str:
+    """A code as typed: spaces and dashes dropped, letters in lower case."""
+    return "".join(ch for ch in (code or "") if ch not in " -\t").lower()[:32]
+
+
+@transaction.atomic
+def two_factor_begin(*, user: User) -> TOTPDevice:
+    """The authenticator the user is setting up: the one begun earlier (so that reloading
+    the page keeps the secret already scanned), or a new one with a fresh secret."""
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    if pending is not None:
+        TOTPDevice.objects.filter(user=user, confirmed=False).exclude(pk=pending.pk).delete()
+        return pending
+    return TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=False)
+
+
+def two_factor_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[str]]:
+    """Finish setting up the authenticator with a code it shows: it replaces any earlier
+    one, and new recovery codes replace the old. Returns the device and the codes (shown
+    once). A wrong code answers 422 and changes nothing but the device's throttle."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    if device is None:
+        raise NotFound(_("no authenticator is being set up; start again"), detail={"field": "code"})
+    if not device.verify_token(normalise_code(code)):
+        raise ValidationFailed(
+            _("the code is wrong or has expired: enter the code the app shows now"),
+            detail={"field": "code"},
+        )
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        codes = recovery_codes_replace(user=user)
+    return device, codes
+
+
+@transaction.atomic
+def recovery_codes_replace(*, user: User) -> list[str]:
+    """New single-use recovery codes for the user; the earlier ones stop working."""
+    device, _created = StaticDevice.objects.get_or_create(
+        user=user, name=RECOVERY_DEVICE_NAME, defaults={"confirmed": True}
+    )
+    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.token_set.all().delete()
+    codes: list[str] = []
+    while len(codes) < settings.GRIDGOV_RECOVERY_CODES:
+        code = StaticToken.random_token()
+        if code not in codes:
+            codes.append(code)
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+def two_factor_check(*, user: User, code: str) -> Device | None:
+    """The device that accepts ``code`` (a 6-digit code of the authenticator, or a recovery
+    code, which is used up), or None. Each device slows down after wrong codes (django-otp's
+    throttling: 1, 2, 4, 8 … seconds before the next try)."""
+    code = normalise_code(code)
+    if not code:
         return None
-    if token.expires_at is not None and token.expires_at <= now:
+    if code.isdigit():
+        for totp in TOTPDevice.objects.filter(user=user, confirmed=True):
+            if totp.verify_token(code):
+                return totp
         return None
-    if not token.user.is_active:
-        return None
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    for static in StaticDevice.objects.filter(user=user, confirmed=True):
+        if static.verify_token(code):
+            return static
+    return None
+
+
+@transaction.atomic
+def two_factor_reset(*, user: User) -> int:
+    """Remove the user's authenticator and recovery codes (an administrator's reset, for a
+    lost phone); returns how many devices were removed. The user sets up a new one at their
+    next login when a role requires it."""
+    removed = 0
+    for model in (TOTPDevice, StaticDevice):
+        devices = model.objects.filter(user=user)
+        removed += devices.count()
+        devices.delete()
+    return removed
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, password: str) -> int:
+    """The user turns two-factor sign-in off (not allowed when a role requires it)."""
+    from gridgov.accounts.selectors import two_factor_required
+
+    if two_factor_required(user):
+        raise PermissionDenied(
+            _("your role requires two-factor sign-in; an administrator can reset it"),
+            detail={"field": "password"},
+        )
+    if not user.check_password(password):
+        raise ValidationFailed(_("the password is wrong"), detail={"field": "password"})
+    return two_factor_reset(user=user)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from gridgov.accounts import actions
-from gridgov.accounts.models import ApiToken, RoleAssignment, Unit, User
+from gridgov.accounts.models import ALL_SCOPES, ApiToken, RoleAssignment, TokenScope, Unit, User
 
 
 class RoleAssignmentForm(forms.ModelForm):
@@ -91,7 +91,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "display_name", "is_active", "last_login"]
     list_filter = ["is_active", "is_staff", "assignments__role"]
     search_fields = ["username", "display_name", "email"]
-    actions = ["deactivate_users"]
+    actions = ["deactivate_users", "reset_two_factor"]
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
         ("gridgov", {"fields": ("display_name", "work_phone")}),
@@ -163,6 +163,25 @@ class UserAdmin(BaseUserAdmin):
             messages.SUCCESS,
         )
 
+    @admin.action(
+        description=_("Reset two-factor sign-in (remove the authenticator and recovery codes)")
+    )
+    def reset_two_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        done = 0
+        for user in queryset:
+            if actions.two_factor_reset(user=user):
+                done += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Two-factor sign-in reset for %(count)d user.",
+                "Two-factor sign-in reset for %(count)d users.",
+                done,
+            )
+            % {"count": done},
+            messages.SUCCESS,
+        )
+
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
@@ -194,16 +213,45 @@ class RoleAssignmentAdmin(admin.ModelAdmin):
             actions.role_revoke(assignment=assignment)
 
 
+class ApiTokenForm(forms.ModelForm):
+    """Scopes as checkboxes; an administrator narrows a token here (tokens are created by
+    their users, on the web, through the API or with ``gridgov accounts token-create``)."""
+
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=TokenScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("what the token may do, never more than its user's roles allow"),
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "user", "expires_at", "revoked_at", "scopes"]
+
+    def clean_scopes(self) -> list[str]:
+        chosen = set(self.cleaned_data.get("scopes") or [])
+        return [s for s in ALL_SCOPES if s in chosen]
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    form = ApiTokenForm
     list_display = [
         "name",
         "user",
         "prefix",
+        "scope_list",
         "created_at",
         "expires_at",
         "last_used_at",
         "revoked_at",
     ]
-    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+    readonly_fields = ["prefix", "last_used_at"]
     search_fields = ["name", "user__username", "prefix"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a token's secret exists only where it is created and shown once
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: ApiToken) -> str:
+        return ", ".join(obj.scopes)

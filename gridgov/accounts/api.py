@@ -17,7 +17,15 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, ValidationError
 
 from gridgov.accounts import actions, selectors
-from gridgov.accounts.models import ApiToken, Role, RoleAssignment, Unit, UnitKind, User
+from gridgov.accounts.models import (
+    ApiToken,
+    Role,
+    RoleAssignment,
+    TokenScope,
+    Unit,
+    UnitKind,
+    User,
+)
 from gridgov.accounts.selectors import current_user
 from gridgov.core.errors import DomainError, NotFound
 from gridgov.core.idempotency import idempotent
@@ -44,7 +52,17 @@ class MeOut(Schema):
 
 class TokenIn(Schema):
     name: str = Field(min_length=1, max_length=80)
-    days: int | None = Field(None, ge=1, le=3650)
+    days: int | None = Field(
+        None, ge=1, le=3650, description="lifetime; default GRIDGOV_API_TOKEN_DAYS (90)"
+    )
+    scopes: list[TokenScope] | None = Field(
+        None,
+        description=(
+            "what the token may do: read (GET requests), write (other requests), registry:read "
+            "and registry:write (base data under /registry and /privacy), admin (act with the "
+            "administrator role); default: every scope, or those of the token making this one"
+        ),
+    )
 
 
 class TokenOut(Schema):
@@ -55,6 +73,7 @@ class TokenOut(Schema):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: list[str]
 
 
 class TokenCreated(TokenOut):
@@ -131,6 +150,17 @@ class UnlockOut(Schema):
     cleared: int = Field(description="failed-login records removed")
 
 
+class TwoFactorOut(Schema):
+    enrolled: bool = Field(description="an authenticator app is set up")
+    required: bool = Field(description="one of the user's roles requires two-factor sign-in")
+    recovery_codes_left: int
+
+
+class TwoFactorResetOut(Schema):
+    username: str
+    removed: int = Field(description="authenticators and recovery-code sets removed")
+
+
 def token_out(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.uuid,
@@ -140,6 +170,7 @@ def token_out(token: ApiToken) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "last_used_at": token.last_used_at,
         "revoked_at": token.revoked_at,
+        "scopes": list(token.scopes),
     }
 
 
@@ -210,8 +241,13 @@ def token_list(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/tokens", response={201: TokenCreated}, summary="Create an API token")
 @idempotent
 def token_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
+    asking = getattr(request, "api_token", None)
     token, raw = actions.token_create(
-        user=current_user(request), name=payload.name, days=payload.days
+        user=current_user(request),
+        name=payload.name,
+        days=payload.days,
+        scopes=[str(s) for s in payload.scopes] if payload.scopes is not None else None,
+        within=list(asking.scopes) if asking is not None else None,
     )
     return Status(201, {**token_out(token), "token": raw})
 
@@ -221,6 +257,20 @@ def token_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any
 def token_revoke(request: HttpRequest, token_id: UUID) -> dict[str, Any]:
     token = actions.token_revoke(user=current_user(request), token_uuid=str(token_id))
     return token_out(token)
+
+
+@router.get(
+    "/two-factor",
+    response=TwoFactorOut,
+    summary="My two-factor sign-in: set up, required, recovery codes left",
+)
+def two_factor_status(request: HttpRequest) -> dict[str, Any]:
+    user = current_user(request)
+    return {
+        "enrolled": selectors.has_authenticator(user),
+        "required": selectors.two_factor_required(user),
+        "recovery_codes_left": selectors.recovery_codes_left(user),
+    }
 
 
 # --- units -------------------------------------------------------------------------------
@@ -310,7 +360,7 @@ def user_list(
     region: str | None = None,
     q: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[dict[str, Any]]:
     actor = current_user(request)
     scope = selectors.require_administrator(actor)
@@ -472,3 +522,21 @@ def user_unlock(request: HttpRequest, username: str) -> dict[str, Any]:
     user = selectors.user_for_administrator(actor, username, manage=True)
     cleared = actions.user_unlock(username=user.username)
     return {"username": user.username, "cleared": cleared}
+
+
+@router.post(
+    "/users/{username}/two-factor/reset",
+    response=TwoFactorResetOut,
+    summary="Reset a user's two-factor sign-in (administrators)",
+    description=(
+        "Removes the user's authenticator app and recovery codes (a lost phone). The user logs "
+        "in with the password alone and, when a role requires it, sets up a new authenticator "
+        "before anything else."
+    ),
+)
+@idempotent
+def user_two_factor_reset(request: HttpRequest, username: str) -> dict[str, Any]:
+    actor = current_user(request)
+    user = selectors.user_for_administrator(actor, username, manage=True)
+    removed = actions.two_factor_reset(user=user)
+    return {"username": user.username, "removed": removed}

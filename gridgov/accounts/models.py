@@ -124,6 +124,24 @@ class RoleAssignment(TimeStampedModel):
         return f"{self.user} · {self.get_role_display()} · {where}"
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do, on top of (never beyond) its user's roles."""
+
+    READ = "read", _("Read (GET requests), except base data")
+    WRITE = "write", _("Write (every other request), except base data")
+    REGISTRY_READ = "registry:read", _("Read base data and the personal-data access log")
+    REGISTRY_WRITE = "registry:write", _("Change base data")
+    ADMIN = "admin", _("Act with the administrator role")
+
+
+#: Every scope, in the order above; a token created without naming scopes has them all.
+ALL_SCOPES = [scope.value for scope in TokenScope]
+
+
+def all_scopes() -> list[str]:
+    return list(ALL_SCOPES)
+
+
 class ApiToken(TimeStampedModel):
     """A revocable API token. Only a SHA-256 hash of the secret is stored."""
 
@@ -133,6 +151,11 @@ class ApiToken(TimeStampedModel):
     prefix = models.CharField(_("prefix"), max_length=12, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    scopes = models.JSONField(
+        _("scopes"),
+        default=all_scopes,
+        help_text=_("what the token may do: read, write, registry:read, registry:write, admin"),
+    )
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 

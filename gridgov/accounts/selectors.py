@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from gridgov.accounts.models import UNIT_ROLES, Role, RoleAssignment, Unit, User
+from gridgov.accounts.models import UNIT_ROLES, Role, RoleAssignment, TokenScope, Unit, User
 from gridgov.core.errors import DomainError, NotFound, PermissionDenied
 from gridgov.core.scope import Scope
 from gridgov.core.stamps import StampedCache
@@ -29,11 +29,30 @@ _assignments: StampedCache[dict[int, list[RoleAssignment]]] = StampedCache(
 )
 
 
+#: On a user authenticated by an API token: the token's scopes (see ``restrict_to_scopes``).
+_SCOPES_ATTR = "_gridgov_api_scopes"
+
+
 def user_assignments(user: Any) -> list[RoleAssignment]:
     """The user's role assignments, loaded once per user object (i.e. once per request) from
-    the process's cache. The instances are shared: read them, never change them."""
+    the process's cache. The instances are shared: read them, never change them.
+
+    A user authenticated by an API token without the ``admin`` scope holds no administrator
+    assignment: every check of the administrator role (and the scope it gives) reads this."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
+    scopes = getattr(user, _SCOPES_ATTR, None)
+    if scopes is not None and TokenScope.ADMIN not in scopes:
+        return [a for a in _cached_assignments(user) if a.role != Role.ADMINISTRATOR]
+    return _cached_assignments(user)
+
+
+def restrict_to_scopes(user: Any, scopes: list[str]) -> None:
+    """The request's user acts through an API token with these scopes (see user_assignments)."""
+    setattr(user, _SCOPES_ATTR, frozenset(scopes))
+
+
+def _cached_assignments(user: Any) -> list[RoleAssignment]:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
         known = _assignments.get()
@@ -387,3 +406,63 @@ def unit_by_code(code: str) -> Unit:
             detail={"field": "unit", "unit": code},
         )
     return unit
+
+
+# --- API token scopes ----------------------------------------------------------------------
+
+#: API paths of base data and personal data, guarded by the registry scopes.
+REGISTRY_API_PREFIXES = ("/api/v1/registry", "/api/v1/privacy")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def scope_needed(method: str, path: str) -> str:
+    """The scope an API token needs for a request: read or write, of base data or the rest."""
+    registry = any(path == p or path.startswith(p + "/") for p in REGISTRY_API_PREFIXES)
+    if method.upper() in SAFE_METHODS:
+        return TokenScope.REGISTRY_READ if registry else TokenScope.READ
+    return TokenScope.REGISTRY_WRITE if registry else TokenScope.WRITE
+
+
+# --- two-factor sign-in --------------------------------------------------------------------
+
+
+def two_factor_required(user: Any) -> bool:
+    """One of the user's roles is listed in GRIDGOV_2FA_ROLES (a superuser counts as an
+    administrator)."""
+    from django.conf import settings
+
+    roles = set(settings.GRIDGOV_2FA_ROLES)
+    if not roles:
+        return False
+    if getattr(user, "is_superuser", False) and Role.ADMINISTRATOR in roles:
+        return True
+    return any(a.role in roles for a in user_assignments(user))
+
+
+def has_authenticator(user: Any) -> bool:
+    """The user has set up an authenticator app (a confirmed TOTP device)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if user is None or not user.is_authenticated:
+        return False
+    return TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
+
+
+def recovery_codes_left(user: Any) -> int:
+    from django_otp.plugins.otp_static.models import StaticToken
+
+    return StaticToken.objects.filter(device__user_id=user.pk, device__confirmed=True).count()
+
+
+def two_factor_step(user: Any) -> str | None:
+    """What a signed-in web session still owes: "verify" (a code: the user has an
+    authenticator and this session has not given one), "enrol" (an authenticator: a role
+    requires one) or None."""
+    verified = getattr(user, "is_verified", None)
+    if callable(verified) and verified():
+        return None
+    if has_authenticator(user):
+        return "verify"
+    if two_factor_required(user):
+        return "enrol"
+    return None

@@ -4,25 +4,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import APIKeyHeader, HttpBearer, django_auth
+from ninja.openapi.schema import OpenAPISchema
+from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
+from ninja.utils import check_csrf
 
-from gridgov.accounts.actions import token_authenticate
-from gridgov.core.errors import DomainError
+from gridgov.accounts.actions import token_lookup
+from gridgov.accounts.selectors import restrict_to_scopes, scope_needed
+from gridgov.api.errors import document_errors
+from gridgov.core.errors import DomainError, PermissionDenied
+from gridgov.core.input_guard import JsonParser
+from gridgov.core.security import RateLimited, throttle_api
+
+
+def _token_user(request: HttpRequest, raw: str) -> Any:
+    """The user of a valid token, if the token's scopes allow the request (else 403); the
+    request then acts with the token's scopes (``admin``: the administrator role) and counts
+    against its rate limit."""
+    token = token_lookup(raw)
+    if token is None:
+        return None
+    needed = scope_needed(request.method or "GET", request.path_info)
+    if needed not in token.scopes:
+        raise PermissionDenied(
+            _("this API token lacks the scope %(scope)s") % {"scope": needed},
+            detail={"scope": needed, "token_scopes": list(token.scopes)},
+        )
+    user = token.user
+    restrict_to_scopes(user, list(token.scopes))
+    request.user = user
+    request.api_token = token  # type: ignore[attr-defined]
+    throttle_api(request, user)
+    return user
 
 
 class TokenAuth(HttpBearer):
     """``Authorization: Bearer ggt_…``."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = token_authenticate(token)
-        if user is not None:
-            request.user = user
-        return user
+        return _token_user(request, token)
 
 
 class TokenHeaderAuth(APIKeyHeader):
@@ -33,13 +57,41 @@ class TokenHeaderAuth(APIKeyHeader):
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if not key:
             return None
-        user = token_authenticate(key)
-        if user is not None:
-            request.user = user
+        return _token_user(request, key)
+
+
+class WebSessionAuth(SessionAuth):
+    """The web session's cookie; every request but GET, HEAD and OPTIONS must carry the CSRF
+    token (``X-CSRFToken``), so another site cannot write through a user's browser."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if check_csrf(request):
+            raise PermissionDenied(
+                _("CSRF check failed: send the page's CSRF token in the X-CSRFToken header"),
+                detail={"csrf": "missing or wrong"},
+            )
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if user:
+            throttle_api(request, user)
         return user
 
 
-api = NinjaAPI(
+class GridgovAPI(NinjaAPI):
+    """The API; its OpenAPI document names the error answers of every operation
+    (``gridgov/api/errors.py``)."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_errors(schema)
+        return schema
+
+
+api = GridgovAPI(
     title="gridgov API",
     version="1",
     description=(
@@ -56,9 +108,10 @@ api = NinjaAPI(
         "per user and remembered for `GRIDGOV_IDEMPOTENCY_HOURS` (24 by default); anonymous "
         "requests ignore the header."
     ),
-    auth=[TokenAuth(), TokenHeaderAuth(), django_auth],
+    auth=[TokenAuth(), TokenHeaderAuth(), WebSessionAuth()],
     urls_namespace="api",
     docs_url="/docs",
+    parser=JsonParser(),  # gridgov.core.input_guard: JSON bodies only, no NUL, not too deep
 )
 
 
@@ -71,6 +124,13 @@ def _error(
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return _error(request, exc.message, exc.status, exc.detail)
+
+
+@api.exception_handler(RateLimited)
+def on_rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = _error(request, exc.message, exc.status, exc.detail)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
@@ -102,8 +162,15 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     return _error(request, _("authentication required: send a valid API token or log in"), 401)
 
 
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, _("not found"), 404)
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, DomainError):  # a body refused by JsonParser (input_guard)
+        return _error(request, exc.__cause__.message, exc.__cause__.status, exc.__cause__.detail)
     return _error(request, str(exc.message), exc.status_code)
 
 

@@ -114,7 +114,7 @@ def test_a_case_goes_round_the_whole_loop_in_the_browser(
     page.fill("input[name=lat]", "32.05")
     page.fill("input[name=lon]", "118.82")
     page.locator("input[name=lon]").dispatch_event("change")
-    page.wait_for_function("document.getElementById('detected-grid').dataset.code")
+    page.wait_for_function("() => document.getElementById('detected-grid').dataset.code")
     page.set_input_files("input[name=photos]", photo("before.jpg"))
     with page.expect_navigation():
         page.click("#report-submit")
@@ -152,7 +152,7 @@ def test_a_case_goes_round_the_whole_loop_in_the_browser(
     assert page.locator(".case-facts").count() == 1
     page.locator(".timeline img.photos__img").last.scroll_into_view_if_needed()
     page.wait_for_function(  # both photos shown (thumbnails load lazily)
-        "Array.from(document.querySelectorAll('.timeline img.photos__img'))"
+        "() => Array.from(document.querySelectorAll('.timeline img.photos__img'))"
         ".filter(img => img.complete && img.naturalWidth > 0).length === 2",
         timeout=10_000,
     )
@@ -297,14 +297,14 @@ def test_an_intake_operator_takes_a_hotline_call_by_clicking_the_map(
     page = persona("intake_operator")
     page.goto(page.base_url + "/cases/intake/")
     pick = page.locator("#pick-map")
-    page.wait_for_function("document.getElementById('pick-map').dataset.ready === 'true'")
+    page.wait_for_function("() => document.getElementById('pick-map').dataset.ready === 'true'")
 
     box = pick.bounding_box()
     assert box is not None
     # the map shows the district's grids; a little right of its middle lies grid D
     pick.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.4})
 
-    page.wait_for_function("document.getElementById('detected-grid').dataset.code")
+    page.wait_for_function("() => document.getElementById('detected-grid').dataset.code")
     code = page.locator("#detected-grid").get_attribute("data-code")
     assert page.input_value("input[name=lat]") and page.input_value("input[name=lon]")
     form = page.locator("#hotline-form")

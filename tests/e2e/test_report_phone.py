@@ -74,7 +74,7 @@ def test_a_grid_worker_reports_a_problem_from_a_360_pixel_phone(
     grid = page.locator("#detected-grid")
     grid.wait_for()
     page.wait_for_function(
-        "document.getElementById('detected-grid').dataset.code === '320113003001001'"
+        "() => document.getElementById('detected-grid').dataset.code === '320113003001001'"
     )
     assert world.grid_a.name in grid.inner_text()
     assert page.input_value("input[name=lat]") == "32.051200"
@@ -109,7 +109,7 @@ def test_a_grid_worker_reports_a_problem_from_a_360_pixel_phone(
     photo = page.locator("img.photos__img").first
     photo.scroll_into_view_if_needed()  # thumbnails load lazily
     page.wait_for_function(
-        "Array.from(document.querySelectorAll('img.photos__img'))"
+        "() => Array.from(document.querySelectorAll('img.photos__img'))"
         ".every(img => img.complete && img.naturalWidth > 0)",
         timeout=10_000,
     )
@@ -128,7 +128,7 @@ def test_the_report_form_works_on_a_phone_without_a_position(
     phone.fill("input[name=lon]", "118.82")
     phone.locator("input[name=lon]").dispatch_event("change")
     phone.wait_for_function(
-        "document.getElementById('detected-grid').dataset.code === '320113003001001'"
+        "() => document.getElementById('detected-grid').dataset.code === '320113003001001'"
     )
     phone.select_option("select[name=category]", "gbt47678:01002")
     phone.fill("textarea[name=description]", "路灯不亮")

@@ -193,7 +193,7 @@ def test_only_administrators_read_the_log_and_regional_ones_their_regions(world,
     for persona in ("grid_worker_a", "supervisor", "leader"):
         with pytest.raises(PermissionDenied):
             access_log_for(world.users[persona])
-    street_admin = account_actions.user_create(username="street-admin", password="x" * 12)
+    street_admin = account_actions.user_create(username="street-admin", password="x" * 11 + "1")
     account_actions.role_assign(
         user=street_admin, role=Role.ADMINISTRATOR, region=world.regions["320113003"]
     )

@@ -9,7 +9,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gridgov.accounts import actions
-from gridgov.accounts.models import ApiToken, Role, RoleAssignment, Unit, UnitKind, User
+from gridgov.accounts.models import (
+    ALL_SCOPES,
+    ApiToken,
+    Role,
+    RoleAssignment,
+    Unit,
+    UnitKind,
+    User,
+)
 from gridgov.core.errors import DomainError
 from gridgov.core.masking import mask_phone
 from gridgov.geo.models import Region
@@ -79,7 +87,13 @@ class Command(BaseCommand):
         p = sub.add_parser("token-create", help="create an API token; prints the secret once")
         p.add_argument("username")
         p.add_argument("--name", required=True)
-        p.add_argument("--days", type=int)
+        p.add_argument("--days", type=int, help="lifetime (default GRIDGOV_API_TOKEN_DAYS)")
+        p.add_argument(
+            "--scope",
+            action="append",
+            choices=ALL_SCOPES,
+            help="what the token may do (repeatable; default: every scope)",
+        )
 
         p = sub.add_parser("tokens", help="list a user's API tokens")
         p.add_argument("username")
@@ -89,6 +103,13 @@ class Command(BaseCommand):
         p.add_argument("prefix")
 
         p = sub.add_parser("unlock", help="lift a lock-out after failed logins")
+        p.add_argument("username", nargs="?", help="the locked account")
+        p.add_argument("--ip", help="a locked network address (after failures across usernames)")
+
+        p = sub.add_parser(
+            "otp-reset",
+            help="remove a user's authenticator app and recovery codes (a lost phone)",
+        )
         p.add_argument("username")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -220,10 +241,11 @@ class Command(BaseCommand):
 
     def do_token_create(self, o: dict[str, Any]) -> None:
         token, raw = actions.token_create(
-            user=self._user(o["username"]), name=o["name"], days=o["days"]
+            user=self._user(o["username"]), name=o["name"], days=o["days"], scopes=o["scope"]
         )
         self.stdout.write(
-            f"token {token.name} (prefix {token.prefix}, expires {token.expires_at:%Y-%m-%d}):"
+            f"token {token.name} (prefix {token.prefix}, expires {token.expires_at:%Y-%m-%d}, "
+            f"scopes {' '.join(token.scopes)}):"
         )
         self.stdout.write(raw)
 
@@ -231,7 +253,8 @@ class Command(BaseCommand):
         for t in ApiToken.objects.filter(user=self._user(o["username"])):
             state = "revoked" if t.revoked_at else "active"
             self.stdout.write(
-                f"{t.prefix}  {t.name:<20} {state:<8} expires {t.expires_at:%Y-%m-%d}"
+                f"{t.prefix}  {t.name:<20} {state:<8} expires {t.expires_at:%Y-%m-%d}  "
+                f"scopes {' '.join(t.scopes)}"
             )
 
     def do_token_revoke(self, o: dict[str, Any]) -> None:
@@ -243,5 +266,18 @@ class Command(BaseCommand):
         self.stdout.write("revoked")
 
     def do_unlock(self, o: dict[str, Any]) -> None:
-        count = actions.user_unlock(username=o["username"])
+        if not o["username"] and not o["ip"]:
+            raise CommandError("name the username, or the address with --ip")
+        count = 0
+        if o["username"]:
+            count += actions.user_unlock(username=o["username"])
+        if o["ip"]:
+            count += actions.address_unlock(ip=o["ip"])
         self.stdout.write(f"lock-out lifted ({count} records cleared)")
+
+    def do_otp_reset(self, o: dict[str, Any]) -> None:
+        user = self._user(o["username"])
+        removed = actions.two_factor_reset(user=user)
+        self.stdout.write(
+            f"two-factor sign-in reset for {user.username} ({removed} devices removed)"
+        )

@@ -44,6 +44,7 @@ from django.utils.translation import ngettext
 
 from gridgov.accounts.models import UnitKind
 from gridgov.core.errors import Conflict, DomainError
+from gridgov.formats.cells import needs_quote
 
 from .deadlines import parse_limit
 from .models import (
@@ -330,6 +331,26 @@ class _Row:
     attributes: list[dict[str, Any]] | None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_control(value: Any) -> bool:
+    """True when a text in ``value`` (nested lists and objects included) holds a control
+    character other than tab and line breaks."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -463,6 +484,10 @@ def _clean_row(
         problems.extend(p.items)
         return None
     data = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    for key in [k for k, v in data.items() if _has_control(k) or _has_control(v)]:
+        # PostgreSQL cannot store a NUL; no name, code or criterion holds a control character
+        p.add(str(key)[:40].replace("\x00", ""), _("contains control characters (such as NUL)"))
+        del data[key]
     if "klass" in data and "class" not in data:
         data["class"] = data.pop("klass")
     for key in sorted(set(data) - set(ROW_KEYS), key=str):
@@ -1169,7 +1194,11 @@ def catalogue_from_json(data: bytes, *, limit: int | None = 0) -> list[dict[str,
             % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
             status=422,
         ) from exc
-    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting too deep
+    except RecursionError as exc:
+        raise DomainError(
+            _("the file is not a catalogue: it is nested too deeply"), status=422
+        ) from exc
+    except ValueError as exc:  # a 5000-digit number
         raise DomainError(
             _("the file is not a catalogue: %(problem)s") % {"problem": str(exc)[:100]}, status=422
         ) from exc
@@ -1440,8 +1469,6 @@ def catalogue_from_xlsx(data: bytes) -> list[dict[str, Any]]:
 
 # --- writing xlsx ------------------------------------------------------------------------------
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
-
 
 def _column_help() -> dict[str, str]:
     """What each column holds, shown as the header cell's comment."""
@@ -1513,7 +1540,7 @@ def catalogue_to_xlsx(rows: list[dict[str, Any]]) -> bytes:
             sheet.write_number(r, c, value)
         else:
             s = str(value)
-            sheet.write_string(r, c, s, quoted if s.startswith(_DANGEROUS) else (fmt or text))
+            sheet.write_string(r, c, s, quoted if needs_quote(s) else (fmt or text))
 
     def header(sheet: Any, columns: tuple[str, ...], widths: dict[str, int]) -> None:
         for c, name in enumerate(columns):

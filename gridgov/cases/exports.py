@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from gridgov.core.errors import DomainError
 from gridgov.core.masking import mask_phone
 from gridgov.core.worktime import local_zone
+from gridgov.formats.cells import safe_text
 
 from .deadlines import light_of
 from .models import Case, Category, Light, Source, Urgency
@@ -39,7 +40,6 @@ from .workflow import State, Step
 #: The most rows one export holds (``GRIDGOV_CASE_EXPORT_MAX_ROWS`` overrides it).
 MAX_ROWS = 100_000
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 2000
 
 #: (key, English header, column width in the sheet)
@@ -76,13 +76,6 @@ COLUMNS: tuple[tuple[str, Any, int], ...] = (
 )
 _DATES = frozenset({"due_at", "reported_at", "registered_at", "dispatched_at", "closed_at"})
 _NUMBERS = frozenset({"lat", "lon", "rework_count", "send_back_count", "extension_count", "rating"})
-
-
-def safe_text(value: str) -> str:
-    """Text a spreadsheet shows as text: a leading formula character gets an apostrophe."""
-    if value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def max_rows() -> int:

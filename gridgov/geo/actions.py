@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,15 @@ class _Division:
     level: str
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """True for text holding NUL or another control character (tab and line breaks aside):
+    no name holds one, and PostgreSQL cannot store a NUL."""
+    return _CONTROL.search(text) is not None
+
+
 def decode_text(raw: bytes) -> tuple[str, str]:
     """Decode a CSV as UTF-8 (with or without BOM) or else GBK (read as its superset GB18030)."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -361,6 +371,9 @@ def _read_divisions(path: Path, *, district: str | None, report: ImportReport) -
                 continue
         if not name:
             fail(_("the name is empty"))
+            continue
+        if has_control_characters(name):
+            fail(_("the name contains control characters (such as NUL); remove them"))
             continue
         if len(name) > 100:
             fail(_("the name has %(count)s characters; at most 100") % {"count": len(name)})
@@ -751,7 +764,9 @@ def _plan_feature(
                 )
     _key, name = _first(properties, NAME_KEYS)
     extra: dict[str, Any] = {}
-    if name is not None:
+    if name is not None and has_control_characters(str(name)):
+        report.problems.append(_("the name contains control characters (such as NUL); remove them"))
+    elif name is not None:
         extra["name"] = str(name).strip()[:100]
         report.name = extra["name"]
     grid_type = properties.get("grid_type")

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from gridgov.core.errors import DomainError
+from gridgov.formats.cells import safe_text
 from gridgov.geo.crs import to_wgs84
 from gridgov.geo.index import grid_index
 from gridgov.geo.models import Level, Region
@@ -299,7 +300,8 @@ def _locate_chunk(
         code = codes[i]
         if code:
             summary.located += 1
-            writer.writerow([*values, code, names[code], code[:12]])
+            # the ledger's own cells go back as they came; the grid's name is ours to neutralise
+            writer.writerow([*values, code, safe_text(names[code]), code[:12]])
         else:
             if good[i]:
                 summary.outside += 1

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from gridgov.core.input_guard import Number
+
 Crs = Literal["wgs84", "gcj02"]
 
 
@@ -45,8 +47,8 @@ class LocateOut(Schema):
 
 
 class PointIn(Schema):
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: Number = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: Number = Field(ge=-180, le=180, allow_inf_nan=False)
 
 
 class LocateBulkIn(Schema):

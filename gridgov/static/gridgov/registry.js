@@ -114,7 +114,7 @@
         box.appendChild(link);
         box.appendChild(el("div", "muted", `${p.households} ${T.householdsLabel} · ${p.people} ${T.peopleLabel}`));
         marker.bindPopup(box);
-        marker.bindTooltip(p.label);
+        marker.bindTooltip(el("span", "", p.label)); // a text node: a string would be HTML
         marker.addTo(map);
         markers.push(marker);
       });

@@ -42,6 +42,30 @@ format: venv
 bench: venv
 	$(PY) bench/run_all.py
 
+# --- crash safety under load (docs/reliability.md): SQLite, then PostgreSQL ---------------------
+# `make reliability RELIABILITY_ARGS=--quick` is CI's short form; RELIABILITY_POSTGRES names a
+# database on the server where the run creates (and drops) its own, gridgov_reliability.
+RELIABILITY_ARGS ?=
+RELIABILITY_POSTGRES ?= postgres://gridgov:gridgov@127.0.0.1:5432/gridgov
+.PHONY: reliability
+reliability: venv
+	$(PY) scripts/reliability.py --postgres $(RELIABILITY_POSTGRES) $(RELIABILITY_ARGS)
+# --- end of crash safety -------------------------------------------------------------------------
+
+# --- API fuzzing (tests/fuzz/README.md): a long schemathesis campaign with a report ------------
+# `make test` runs the same test briefly; this one sends FUZZ_EXAMPLES generated requests per
+# operation (each as every persona) plus the coverage phase's boundary values. On PostgreSQL:
+# `make fuzz DATABASE_URL=postgres://…`. FUZZ_ARGS go to pytest (e.g. -k registry, -x).
+FUZZ_EXAMPLES ?= 200
+FUZZ_ARGS ?=
+.PHONY: fuzz
+fuzz: venv
+	@mkdir -p var
+	GRIDGOV_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GRIDGOV_FUZZ_COVERAGE=1 GRIDGOV_FUZZ_REPORT=1 \
+	GRIDGOV_TEST_SQLITE=$${GRIDGOV_TEST_SQLITE:-$(CURDIR)/var/fuzz.sqlite3} \
+	$(PY) -m pytest tests/fuzz -q -p no:cacheprovider $(FUZZ_ARGS)
+# --- end of API fuzzing ------------------------------------------------------------------------
+
 lock: venv
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 

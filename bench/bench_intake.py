@@ -31,25 +31,33 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from intake_common import (  # noqa: E402  (bench/ is on the path from here on)
+    add_reporter,
+    ensure_category,
+    free_port,
+    grid_points,
+    percentile,
+    postgres_database,
+    report_body,
+    report_request,
+    start_server,
+    stop_server,
+)
+
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 150.0
 BENCH_DB = "gridgov_bench_intake"
-CATEGORY = "01002"
 WEB_WORKERS = 2
 WEB_THREADS = 4
 
@@ -63,95 +71,27 @@ def setup(out: Path, households: int) -> int:
     django.setup()
     from django.core.management import call_command
 
-    from gridgov.accounts.actions import role_assign, token_create, user_create
-    from gridgov.cases.models import Category
     from gridgov.core.bench_views import ensure_table
     from gridgov.core.demo import demo_load
-    from gridgov.geo.models import Region
 
     call_command("migrate", interactive=False, verbosity=0)
     ensure_table()
     demo_load(households=households)
-    major, _ = Category.objects.get_or_create(
-        scheme="gbt47678",
-        code=CATEGORY[:2],
-        defaults={"name_zh": "市政公用设施", "klass": "component"},
+    ensure_category()
+    raw = add_reporter(
+        username="bench-reporter",
+        role="grid_worker",
+        region_code="320113003001001",
+        label="bench",
     )
-    Category.objects.get_or_create(
-        scheme="gbt47678",
-        code=CATEGORY,
-        defaults={
-            "name_zh": "污水井盖",
-            "klass": "component",
-            "parent": major,
-            "handle_limit": "2h",
-        },
-    )
-    grid = Region.objects.get(code="320113003001001")
-    worker = user_create(username="bench-reporter", password=None)
-    role_assign(user=worker, role="grid_worker", region=grid)
-    _, raw = token_create(user=worker, name="bench")
-    points = list(Region.objects.filter(level="grid").values_list("label_lat", "label_lon", "code"))
+    points = grid_points()
     out.write_text(
         json.dumps({"token": raw, "points": points, "grids": len(points)}), encoding="utf-8"
     )
     return 0
 
 
-# --- the server ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """gunicorn as ``gridgov serve`` runs it (same workers and threads), with bench endpoints."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "gridgov.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(WEB_WORKERS),
-        "--threads",
-        str(WEB_THREADS),
-        "--graceful-timeout",
-        "10",
-        "--timeout",
-        "60",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env={**env, "GRIDGOV_BENCH_ENDPOINTS": "1"}, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode})")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("the server did not answer /healthz within 60 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+# (the server: intake_common.start_server, as ``gridgov serve`` runs it)
 
 
 # --- the clients --------------------------------------------------------------------------------
@@ -213,41 +153,21 @@ class Load:
             "requests": len(latencies),
             "seconds": elapsed,
             "per_s": len(latencies) / elapsed,
-            "p50_ms": _pct(latencies, 0.50) * 1000,
-            "p99_ms": _pct(latencies, 0.99) * 1000,
+            "p50_ms": percentile(latencies, 0.50) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
             "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
             "errors": sum(errors.values()),
             "error_kinds": errors,
         }
 
 
-def _pct(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def payloads(token: str, points: list[list[Any]]) -> tuple[Any, Any]:
-    def body(rng: random.Random) -> dict[str, Any]:
-        lat, lon, _code = rng.choice(points)
-        return {
-            "category": CATEGORY,
-            "description": "井盖缺失，行人有跌落危险，请尽快处理",
-            "lat": lat,
-            "lon": lon,
-            "address": f"栖霞区和燕路{rng.randint(1, 400)}号",
-        }
-
     def report(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {token}",
-            "Idempotency-Key": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        }
-        return "/api/v1/cases", json.dumps(body(rng)).encode(), headers
+        return report_request(token, report_body(rng, points), rng=rng)
 
     def bare(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-        return "/bench/insert", json.dumps(body(rng)).encode(), {"Content-Type": "application/json"}
+        body = json.dumps(report_body(rng, points)).encode()
+        return "/bench/insert", body, {"Content-Type": "application/json"}
 
     return report, bare
 
@@ -281,7 +201,9 @@ def run_engine(engine: str, url: str, args: argparse.Namespace, work: Path) -> d
         flush=True,
     )
     port = free_port()
-    server = start_server(env, port)
+    server = start_server(
+        {**env, "GRIDGOV_BENCH_ENDPOINTS": "1"}, port, workers=WEB_WORKERS, threads=WEB_THREADS
+    )
     try:
         report, bare = payloads(prepared["token"], prepared["points"])
         load = Load(port, args.clients)
@@ -331,25 +253,6 @@ def print_table(r: dict[str, Any]) -> None:
     )
 
 
-def postgres_url(base: str) -> tuple[str | None, str]:
-    import psycopg
-
-    parts = urlsplit(base)
-    bench = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            may = conn.execute(
-                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
-            if not (may and may[0]):
-                return None, "the role may not create databases"
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    except psycopg.Error as exc:
-        return None, f"PostgreSQL unavailable: {str(exc).strip().splitlines()[0]}"
-    return bench, "created"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized: 5 s per endpoint")
@@ -380,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         base = os.environ.get("DATABASE_URL", "")
         if args.engine in ("all", "postgres"):
             if base.startswith(("postgres://", "postgresql://")):
-                url_pg, how = postgres_url(base)
+                url_pg, how = postgres_database(base, BENCH_DB)
                 if url_pg:
                     results.append(run_engine("postgres", url_pg, args, work))
                 else:

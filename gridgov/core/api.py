@@ -7,7 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import field_validator
 
 from gridgov.accounts.selectors import is_administrator
 from gridgov.core import actions, worktime
@@ -36,11 +37,33 @@ class DaysQuery(Schema):
     end: date
 
 
+#: The largest value of each unit of a span (MAX_SPAN, counting a working day as at least an
+#: hour): anything larger is refused (422) before any arithmetic, which would overflow.
+_MAX_MINUTES = MAX_SPAN.total_seconds() / 60
+_MAX_HOURS = _MAX_MINUTES / 60
+
+
+#: The years a deadline may start in. Before 1901 Asia/Shanghai had no whole-minute offset
+#: (local mean time, +08:05:43, which no RFC 3339 date-time can state); near year 9999 the
+#: deadline would fall past the last date Python can count.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
 class DeadlineQuery(Schema):
-    start: datetime
-    minutes: float | None = None
-    hours: float | None = None
-    days: float | None = None
+    start: datetime = Field(description=f"from {FIRST_YEAR} to {LAST_YEAR}")
+    minutes: float | None = Field(None, ge=0, le=_MAX_MINUTES, allow_inf_nan=False)
+    hours: float | None = Field(None, ge=0, le=_MAX_HOURS, allow_inf_nan=False)
+    days: float | None = Field(None, ge=0, le=_MAX_HOURS, allow_inf_nan=False)
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: datetime) -> datetime:
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(
+                _("start must lie in the years %(first)s to %(last)s")
+                % {"first": FIRST_YEAR, "last": LAST_YEAR}
+            )
+        return value
 
 
 class DeadlineOut(Schema):

@@ -312,12 +312,8 @@ class WorkCalendar:
 
     def days(self, start: date, end: date) -> list[DayInfo]:
         """Every day from ``start`` to ``end`` inclusive."""
-        out = []
-        d = start
-        while d <= end:
-            out.append(self.day(d))
-            d += timedelta(days=1)
-        return out
+        # counted, not stepped past ``end``: the day after 9999-12-31 does not exist
+        return [self.day(start + timedelta(days=i)) for i in range((end - start).days + 1)]
 
     def _utc_periods(self, d: date) -> tuple[Period, ...]:
         cached = self._periods.get(d)

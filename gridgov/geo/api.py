@@ -147,7 +147,7 @@ def region_list(
     parent: str | None = None,
     q: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[dict[str, Any]]:
     qs = selectors.regions_visible_to(request.user).select_related("responsible_unit")
     if level:
@@ -400,7 +400,7 @@ def region_map(
 class GridGenIn(Schema):
     community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code")
     households_per_grid: int | None = Field(None, gt=0, le=1_000_000)
-    area_m2: float | None = Field(None, gt=0, le=1e10, allow_inf_nan=False)
+    area_m2: float | None = Field(None, ge=1, le=1e10, allow_inf_nan=False)
     replace: bool = Field(False, description="replace the community's existing grids")
 
 

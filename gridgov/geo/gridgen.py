@@ -271,7 +271,10 @@ def grid_count(
         k = math.ceil((households or 0) / households_per_grid - 1e-9)
     else:
         assert area_m2 is not None
-        k = math.ceil(geodesic_area(polygon) / area_m2 - 1e-9)
+        quotient = geodesic_area(polygon) / area_m2
+        if not math.isfinite(quotient):  # a vanishing area per grid: more grids than any limit
+            return MAX_GRIDS + 1
+        k = math.ceil(quotient - 1e-9)
     return max(1, k)
 
 

@@ -91,7 +91,7 @@ def notification_list(
     request: HttpRequest,
     unread: bool | None = Query(None, description="true: unread only; false: read only"),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[dict[str, Any]]:
     rows = selectors.notifications_of(current_user(request), unread=unread)
     return [notification_out(n) for n in rows[offset : offset + limit]]

@@ -20,11 +20,13 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (str(ROOT), str(ROOT / "bench")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import engines  # noqa: E402  (bench/engines.py, found through the path above)
 
 #: The category every report uses (a manhole cover, GB/T 47678.5): one with a handling limit.
 CATEGORY = "01002"
@@ -154,35 +156,13 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def postgres_database(base: str, name: str) -> tuple[str | None, str]:
-    """A fresh, empty database ``name`` beside the one ``base`` points at (dropped first when it
-    exists): (its URL, "created"), or (None, why not)."""
-    import psycopg
-
-    parts = urlsplit(base)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            may = conn.execute(
-                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
-            if not (may and may[0]):
-                return None, "the role may not create databases"
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        return None, f"PostgreSQL unavailable: {str(exc).strip().splitlines()[0]}"
-    return url, "created"
+    """A fresh database ``name`` beside the one ``base`` points at (``engines.postgres_url``)."""
+    return engines.postgres_url(base, name, fresh=True)
 
 
 def postgres_drop(base: str, name: str) -> None:
     """Drop the database ``name`` (beside the one ``base`` points at), if it is there."""
-    import psycopg
-
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except psycopg.Error as exc:
-        print(f"could not drop the database {name}: {str(exc).strip().splitlines()[0]}")
+    engines.drop_postgres(base, name)
 
 
 # --- the request --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from gridgov.accounts.actions import role_revoke
 from gridgov.core.errors import Conflict
@@ -132,7 +132,7 @@ def test_a_step_nobody_claimed_is_refused_by_the_runner_and_the_command(
     li = queued_check(world, tmp_path)
     with pytest.raises(Conflict):
         ledger_run_claimed(ledger_import=li)
-    with pytest.raises(CommandError, match="no step waiting"):
+    with translation.override("en"), pytest.raises(CommandError, match="no step waiting"):
         call_command("ledger_run", str(li.uuid))
     with pytest.raises(CommandError, match="no ledger import"):
         call_command("ledger_run", "not-a-uuid")
@@ -181,7 +181,8 @@ def test_a_step_whose_process_died_is_failed_after_the_stale_time(
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text("5000", encoding="ascii")  # it moved just now
 
-    assert ledger_fail_stale() == 1
+    with translation.override("en"):
+        assert ledger_fail_stale() == 1
 
     dead.refresh_from_db()
     alive.refresh_from_db()

@@ -188,9 +188,10 @@ def report_request(
     token: str, body: dict[str, Any], key: str | None = None, rng: random.Random | None = None
 ) -> tuple[str, bytes, dict[str, str]]:
     """(path, body, headers) of ``POST /api/v1/cases`` with a bearer token and an
-    ``Idempotency-Key`` (``key``, or a fresh UUID drawn from ``rng``)."""
+    ``Idempotency-Key`` (``key``; else drawn from ``rng`` when given — reproducible, so the
+    same seed replays the same keys — or a fresh random UUID)."""
     if key is None:
-        key = str(uuid.UUID(int=(rng or random.Random()).getrandbits(128), version=4))
+        key = str(uuid.UUID(int=rng.getrandbits(128), version=4) if rng else uuid.uuid4())
     headers = {
         "Content-Type": "application/json",
         "Authorization": f"Bearer {token}",

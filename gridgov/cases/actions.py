@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from gridgov.accounts.models import Role, Unit, User
 from gridgov.accounts.selectors import user_role_names
 from gridgov.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from gridgov.core.inserts import PreparedInsert, insert_together, prepare_insert
 from gridgov.core.worktime import local_zone
 from gridgov.geo.crs import to_wgs84
 from gridgov.geo.index import grid_index
@@ -81,33 +82,42 @@ _TEXT_LABELS = {
 def clean_text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
     """Trimmed text without control characters; DomainError 422 naming ``field`` otherwise
     (``detail.field`` is the input's code, the message names it in words)."""
-    code, field = field, str(_TEXT_LABELS.get(field, field))
+    code = field
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise DomainError(
-            _("%(field)s must be text") % {"field": field}, status=422, detail={"field": code}
+            _("%(field)s must be text") % {"field": _text_label(code)},
+            status=422,
+            detail={"field": code},
         )
     text = value.strip()
     if _CONTROL.search(text):
         raise DomainError(
             _("%(field)s contains control characters (such as NUL); remove them")
-            % {"field": field},
+            % {"field": _text_label(code)},
             status=422,
             detail={"field": code},
         )
     if required and not text:
         raise DomainError(
-            _("%(field)s is required") % {"field": field}, status=422, detail={"field": code}
+            _("%(field)s is required") % {"field": _text_label(code)},
+            status=422,
+            detail={"field": code},
         )
     if len(text) > limit:
         raise DomainError(
             _("%(field)s is %(length)s characters long; the limit is %(limit)s")
-            % {"field": field, "length": f"{len(text):,}", "limit": f"{limit:,}"},
+            % {"field": _text_label(code), "length": f"{len(text):,}", "limit": f"{limit:,}"},
             status=422,
             detail={"field": code},
         )
     return text
+
+
+def _text_label(code: str) -> str:
+    """The field in words, translated (only an error needs it)."""
+    return str(_TEXT_LABELS.get(code, code))
 
 
 def check_point(lat: Any, lon: Any) -> tuple[float, float]:
@@ -152,10 +162,31 @@ def locate_grid(lat: float, lon: float) -> Region:
             status=422,
             detail={"nearest": nearest, "distance_m": round(distance, 1)},
         )
-    grid = Region.objects.defer("geometry").filter(code=code).first()
+    grid = _grid_by_code(code)
     if grid is None:  # the index is a moment behind a deletion
         raise DomainError(_("the grid at this location was just removed; try again"), status=409)
     return grid
+
+
+#: What a report reads of its grid (the rest, such as the polygon, loads if ever asked for).
+_GRID_FIELDS = ("id", "code", "name", "level", "parent_id")
+_grid_sql: dict[str, str] = {}  # database alias → the statement
+
+
+def _grid_by_code(code: str) -> Region | None:
+    """The grid with ``code``, its few columns a report needs, in one statement built once
+    (every report asks it; the ORM's compile cost more than the query)."""
+    sql = _grid_sql.get(connection.alias)
+    if sql is None:
+        quote = connection.ops.quote_name
+        column = {f.attname: str(f.column) for f in Region._meta.concrete_fields}
+        columns = ", ".join(quote(column[n]) for n in _GRID_FIELDS)
+        table = quote(Region._meta.db_table)
+        sql = _grid_sql[connection.alias] = f"SELECT {columns} FROM {table} WHERE code = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [code])
+        row = cursor.fetchone()
+    return Region.from_db(connection.alias, _GRID_FIELDS, row) if row is not None else None
 
 
 def clean_attributes(category: Category, values: dict[str, Any] | None) -> dict[str, Any]:
@@ -272,12 +303,18 @@ def next_case_number(district_code: str, at: datetime) -> str:
     One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (SQLite ≥ 3.35 and PostgreSQL) inside
     the caller's transaction: concurrent reports serialise on the sequence row.
     """
+    return _next_number(district_code, at)
+
+
+def _next_number(district_code: str, at: datetime, *, prefix: str = "", source: str = "") -> str:
     day = timezone.localtime(at, local_zone()).strftime("%Y%m%d")
     key = f"{district_code}-{day}"
     table = connection.ops.quote_name(CaseSequence._meta.db_table)
+    # a model's own table and this module's constant SQL; the key is a parameter
+    values = f"SELECT %s, 1 FROM {source}" if source else "VALUES (%s, 1)"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (key, last) VALUES (%s, 1) "  # noqa: S608 (a model's own table)
+            f"{prefix}INSERT INTO {table} (key, last) {values} "
             "ON CONFLICT (key) DO UPDATE SET last = "
             f"{table}.last + 1 RETURNING last",
             [key],
@@ -325,6 +362,9 @@ def report_source(actor: User, source: str | None) -> str:
         if role in roles:
             return src
     return Source.API
+
+
+_URGENCIES = frozenset(Urgency.values)
 
 
 @dataclass(frozen=True)
@@ -381,7 +421,7 @@ def report_plan(
     addr = clean_text(address, field="address", limit=200)
     name = clean_text(reporter_name, field="reporter_name", limit=60)
     phone = clean_text(reporter_phone, field="reporter_phone", limit=30)
-    if urgency not in Urgency.values:
+    if urgency not in _URGENCIES:
         raise DomainError(_("unknown urgency %(value)s") % {"value": str(urgency)[:20]}, status=422)
     if urgency not in (cat.urgency_levels or [Urgency.NORMAL]):
         raise DomainError(
@@ -426,29 +466,57 @@ def report_plan(
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReportRows:
     """A report's rows: built in memory by ``report_build``, inserted by ``report_save``."""
 
     case: Case
     event: CaseEvent
     photos: list[CasePhoto]
+    #: the case's and the event's INSERTs, their values prepared ahead (``prepare``)
+    inserts: tuple[PreparedInsert, PreparedInsert] | None = None
+
+    def prepare(self) -> None:
+        """Prepare the INSERTs of the case and its event now, so that ``report_save`` only runs
+        them: a caller does this before its write transaction (on SQLite it holds the
+        database's only write lock)."""
+        self.inserts = (prepare_insert(self.case), prepare_insert(self.event))
+
+    def set_number(self, number: str) -> None:
+        """The case's number, taken after the rows were built (and prepared)."""
+        if self.inserts is not None:
+            self.inserts[0].set("number", number)
+        self.case.number = number
 
 
-def allocate_case_number(plan: ReportPlan) -> str:
-    """The report's number, taken in a transaction of its own (a sequence, in effect).
+def allocate_case_number(plan: ReportPlan) -> str | None:
+    """On PostgreSQL, the report's number taken at once in a transaction of its own (a
+    sequence, in effect); None on SQLite, where the caller takes it inside its write
+    transaction (``take_case_number``).
 
-    Callers that render their answer before writing (the API) take the number first; a report
-    that then fails leaves a gap in the day's numbers, as a database sequence would. Outside an
-    enclosing transaction, PostgreSQL commits this one without waiting for the disk: the case's
-    own commit, later in the same log, makes it durable (and if the case never commits, nothing
-    carries the number)."""
-    outermost = not transaction.get_connection().in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return next_case_number(plan.grid.code[:6], plan.at)
+    Callers that render their answer before writing (the API) take the number first on
+    PostgreSQL, so the day's sequence row is locked for one statement and not until the
+    report's commit; a report that then fails leaves a gap in the day's numbers, as a database
+    sequence would. Outside an enclosing transaction this is one statement that also tells
+    PostgreSQL not to wait for the disk at its commit: the case's own commit, later in the same
+    log, makes it durable (and if the case never commits, nothing carries the number). On SQLite
+    writers are serialised anyway: a transaction of its own would only add a second turn at the
+    write lock per report."""
+    if connection.vendor != "postgresql":
+        return None
+    if transaction.get_connection().in_atomic_block:
+        return take_case_number(plan)
+    return _next_number(
+        plan.grid.code[:6],
+        plan.at,
+        prefix="WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)) ",
+        source="quick",
+    )
+
+
+def take_case_number(plan: ReportPlan) -> str:
+    """The report's number, in the caller's transaction."""
+    return next_case_number(plan.grid.code[:6], plan.at)
 
 
 def report_build(plan: ReportPlan, number: str) -> ReportRows:
@@ -461,6 +529,8 @@ def report_build(plan: ReportPlan, number: str) -> ReportRows:
         reporter_name=plan.reporter_name,
         reporter_phone=plan.reporter_phone,
         region_code=plan.grid.code,
+        street_code=plan.grid.code[:9],  # as Case.save derives them (report_save inserts)
+        community_code=plan.grid.code[:12],
         grid=plan.grid,
         lat=plan.lat,
         lon=plan.lon,
@@ -501,14 +571,43 @@ def report_build(plan: ReportPlan, number: str) -> ReportRows:
     return ReportRows(case=case, event=event, photos=photos)
 
 
-@transaction.atomic(savepoint=False)  # all or nothing with the caller's transaction
-def report_save(rows: ReportRows) -> None:
-    """Insert a built report (three statements and the photos) and tell who must know."""
-    rows.case.save(force_insert=True)
-    rows.event.save(force_insert=True)
-    if rows.photos:
-        CasePhoto.objects.bulk_create(rows.photos)
-    notices.after_report(rows.case)
+def report_saves_alone(rows: ReportRows) -> bool:
+    """Whether ``report_save`` writes ``rows`` in one statement that commits by itself: on
+    PostgreSQL, outside a transaction, when the report has no photos and no one to notify
+    (``notices.after_report`` tells people of urgent reports only)."""
+    return (
+        connection.vendor == "postgresql"
+        and not transaction.get_connection().in_atomic_block
+        and not rows.photos
+        and not rows.case.emergency
+    )
+
+
+def report_save(rows: ReportRows, *, first: PreparedInsert | None = None) -> bool:
+    """Insert a built report — the case, its first event, its photos — and tell who must know,
+    all or nothing (with the caller's transaction, if any); answers True.
+
+    ``first``: a row inserted before the case (the idempotency key's record); if its unique key
+    keeps it out, nothing is written and this answers False. The case and its event are
+    inserted with statements built once per process (``core.inserts``: the ORM's compile of a
+    50-column INSERT cost more than running it), their values prepared ahead when the caller
+    did (``ReportRows.prepare``); ``report_build`` set what ``Case.save`` would derive. When
+    ``report_saves_alone``, ``first``, the case and its event are one statement (PostgreSQL:
+    one round trip instead of five); otherwise they run in a transaction."""
+    case_insert, event_insert = rows.inserts or (
+        prepare_insert(rows.case),
+        prepare_insert(rows.event),
+    )
+    chain = [i for i in (first, case_insert, event_insert) if i is not None]
+    if report_saves_alone(rows):
+        return insert_together(*chain) is not None
+    with transaction.atomic(savepoint=False):
+        if insert_together(*chain) is None:
+            return False
+        if rows.photos:
+            CasePhoto.objects.bulk_create(rows.photos)
+        notices.after_report(rows.case)
+    return True
 
 
 @transaction.atomic

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -21,7 +21,8 @@ from gridgov.accounts.models import Unit
 from gridgov.accounts.selectors import current_user
 from gridgov.api.responses import render
 from gridgov.core.errors import Conflict, DomainError
-from gridgov.core.idempotency import idempotent, write_phase
+from gridgov.core.idempotency import idempotent, write_alone, write_phase, write_transaction
+from gridgov.core.input_guard import Number
 from gridgov.core.masking import mask_phone
 from gridgov.core.photos import StoredPhoto, photo_save
 
@@ -33,6 +34,8 @@ from .actions import (
     report_build,
     report_plan,
     report_save,
+    report_saves_alone,
+    take_case_number,
 )
 from .deadlines import light_of
 from .models import Case, CaseEvent, CasePhoto, PhotoUpload, Source, Urgency
@@ -66,8 +69,8 @@ class ReportIn(Schema):
         min_length=1, max_length=30, description="A category code, or scheme:code"
     )
     description: str = Field(min_length=1, max_length=4000)
-    lat: float
-    lon: float
+    lat: Number
+    lon: Number
     crs: str = Field("wgs84", description="wgs84 or gcj02")
     address: str = Field("", max_length=200)
     urgency: Urgency = Urgency.NORMAL
@@ -231,12 +234,16 @@ def _photo(case: Case, p: CasePhoto) -> dict[str, Any]:
     }
 
 
+#: state → its label (lazy): what ``get_state_display()`` reads, without rebuilding the map
+_STATE_LABELS = dict(Case._meta.get_field("state").flatchoices)
+
+
 def case_row(case: Case, now: datetime) -> dict[str, Any]:
     return {
         "number": case.number,
         "version": case.version,
         "state": case.state,
-        "state_label": case.get_state_display(),
+        "state_label": str(_STATE_LABELS.get(case.state, case.state)),  # get_state_display()
         "category": {
             "scheme": case.category.scheme,
             "code": case.category.code,
@@ -418,7 +425,7 @@ def photo_upload(
 
 
 @router.post("", response={201: CaseDetail}, summary="Report a problem")
-@idempotent(deferred=True)
+@idempotent(deferred=True, replay_first=False)
 def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
     user = current_user(request)
     uploads = _find_uploads(user, payload.photos)
@@ -438,7 +445,12 @@ def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
         reporter_name=payload.reporter_name,
         reporter_phone=payload.reporter_phone,
     )
-    rows = report_build(plan, allocate_case_number(plan))
+    # The number: on PostgreSQL now, in a statement of its own; on SQLite inside the write
+    # transaction, where writers queue anyway (the answer then carries a placeholder until then).
+    number = allocate_case_number(plan)
+    placeholder = f"#{uuid4().hex}#"  # stands for a number not taken yet (SQLite)
+    rows = report_build(plan, number or placeholder)
+    rows.prepare()  # the INSERTs' values too, so that the write transaction only runs them
     # A new case has no assisting units and one event: answer from memory, rendered before
     # the write transaction, which then only inserts (on SQLite it holds the write lock).
     response = render(
@@ -447,10 +459,21 @@ def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
         case_out(rows.case, user, timeline=True, known=(rows.photos, [], [rows.event])),
         status=201,
     )
-    write_phase(request, response)
-    with transaction.atomic(savepoint=False):
+    if report_saves_alone(rows):
+        # PostgreSQL, no photos, no one to notify: the key's record, the case and its event
+        # are one statement that commits by itself (a taken key writes nothing and replays)
+        write_alone(request, response, lambda first: report_save(rows, first=first))
+        return response
+    with write_transaction(request):
+        if number is None:
+            rows.set_number(take_case_number(plan))
+            response.content = response.content.replace(
+                placeholder.encode(), rows.case.number.encode()
+            )
         _consume_uploads(uploads)
         report_save(rows)
+        # last: a finished request with the same key rolls this one back and is replayed
+        write_phase(request, response)
     return response
 
 

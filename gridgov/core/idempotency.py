@@ -23,10 +23,22 @@ request) and the same key when it retries. For an authenticated user:
 
 A handler that reads a lot before it writes can keep those reads out of the write
 transaction (on SQLite every write transaction holds the database's single write lock):
-``@idempotent(deferred=True)`` first looks for a finished request with the key (and replays
-it), then runs the handler outside any transaction; the handler calls ``write_phase(request)``
-when its reads are done, which opens the transaction and claims the key, exactly as above from
-then on. A handler that never calls it writes nothing and stores nothing.
+``@idempotent(deferred=True)`` runs the handler outside any transaction. The handler renders its
+answer first and then calls ``write_phase(request, response)``, which inserts the key's record
+already finished with that answer — inside the handler's own ``write_transaction(request)``
+when it writes there (commit together or not at all), else in a transaction of its own when
+its writes are done. If the key was claimed meanwhile, ``write_phase`` raises what answers with
+the stored response (a duplicate still in flight is waited for, as above), and the handler's
+transaction is rolled back. A handler that never calls it stores nothing.
+
+By default a deferred operation first looks for a finished request with the key and replays it
+without running the handler. ``@idempotent(deferred=True, replay_first=False)`` skips that
+look-up for handlers whose every write is inside ``write_transaction`` (or ``write_alone``):
+the claim finds a finished request just as well (the retry's work is rolled back), and a retry
+that the handler refuses (say, its category was withdrawn since) still answers the stored
+response. ``write_alone(request, response, write)`` is for a handler whose whole write is one
+statement outside any transaction that inserts the key's record before its own rows
+(``core.inserts.insert_together``, PostgreSQL): a taken key writes nothing and replays.
 
 Anonymous requests ignore the header. Records live ``GRIDGOV_IDEMPOTENCY_HOURS`` (default 24);
 the ``idempotency.prune`` job deletes expired ones.
@@ -47,17 +59,16 @@ import hashlib
 import hmac
 import inspect
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
 from django.http.response import HttpResponseBase
@@ -67,6 +78,7 @@ from ninja.decorators import decorate_view
 from ninja.utils import contribute_operation_callback
 
 from gridgov.core.errors import Conflict, DomainError
+from gridgov.core.inserts import PreparedInsert, prepare_insert
 from gridgov.core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -89,11 +101,14 @@ class _State:
     record: IdempotencyRecord | None = None
     secret: bytes = b""
     deferred: bool = False
-    #: the open write transaction of a deferred handler, entered by ``write_phase``
-    atomic: Any = None
     user: Any = None
-    #: a deferred handler's answer, rendered before it writes (see ``write_phase``)
-    response: HttpResponse | None = None
+    #: a deferred handler is inside its ``write_transaction``
+    writing: bool = False
+    #: … and that transaction is the outermost one (the handler's own, not a caller's)
+    own_transaction: bool = False
+    #: (key hash, sealing secret, request fingerprint), worked out before a deferred handler
+    #: runs: not while its write transaction holds locks
+    prepared: tuple[str, bytes, str] | None = None
 
 
 class _Replay(Exception):  # not an error: carries the stored answer of the claimed key
@@ -115,17 +130,18 @@ OPENAPI_PARAMETER = {
 }
 
 
-def idempotent(func: F | None = None, *, deferred: bool = False) -> Any:
+def idempotent(func: F | None = None, *, deferred: bool = False, replay_first: bool = True) -> Any:
     """Make a ninja write operation honour ``Idempotency-Key`` (place it under ``@router.…``).
 
-    ``@idempotent(deferred=True)``: the handler calls ``write_phase(request)`` before its first
-    write (see the module's docstring)."""
+    ``@idempotent(deferred=True)``: the handler renders its answer, then calls
+    ``write_phase(request, response)`` (see the module's docstring); ``replay_first=False``:
+    no look-up for a finished request before the handler runs."""
     if func is None:
-        return functools.partial(_make_idempotent, deferred=deferred)
-    return _make_idempotent(func, deferred=deferred)
+        return functools.partial(_make_idempotent, deferred=deferred, replay_first=replay_first)
+    return _make_idempotent(func, deferred=deferred, replay_first=replay_first)
 
 
-def _make_idempotent(func: F, *, deferred: bool) -> F:
+def _make_idempotent(func: F, *, deferred: bool, replay_first: bool = True) -> F:
     if hasattr(func, "_ninja_operation"):
         raise TypeError("put @idempotent under the router decorator, not above it")
 
@@ -137,13 +153,29 @@ def _make_idempotent(func: F, *, deferred: bool) -> F:
             return func(request, *args, **kwargs)
         if deferred:
             state.deferred, state.user = True, user
-            replay = _finished_replay(request=request, user=user, state=state)
-            if replay is not None:
-                return replay
+            state.prepared = (  # a malformed key answers 400 here, before any work
+                _key_hash(state.key),
+                _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=state.key),
+                request_fingerprint(request),
+            )
+            if replay_first:
+                replay = _finished_replay(request=request, user=user, state=state)
+                if replay is not None:
+                    return replay
             try:
                 return func(request, *args, **kwargs)
             except _Replay as claimed:
                 return claimed.response
+            except DomainError:
+                if replay_first:
+                    raise
+                # A retry of a finished request answers as the first one did, even when the
+                # handler would refuse it now (a category withdrawn since, say). Only refused
+                # requests pay for this look-up.
+                replay = _finished_replay(request=request, user=user, state=state)
+                if replay is None:
+                    raise
+                return replay
         replay = _begin(request=request, user=user, state=state)
         if replay is not None:
             return replay
@@ -156,35 +188,49 @@ def _make_idempotent(func: F, *, deferred: bool) -> F:
     return decorate_view(functools.partial(_guard, deferred=deferred))(handler)  # type: ignore[return-value]
 
 
-def write_phase(request: HttpRequest, response: HttpResponse | None = None) -> None:
-    """A deferred handler's reads are done: open the write transaction and claim the key.
+@contextmanager
+def write_transaction(request: HttpRequest) -> Iterator[None]:
+    """A deferred handler's write transaction (``transaction.atomic()``): its writes and, through
+    ``write_phase`` inside it, the key's record commit together or not at all.
 
-    A handler that has already rendered its answer passes it as ``response``: the key's record
-    is then inserted with it, finished, in one statement (and the handler returns that
-    response). If another request with the same key finished meanwhile, this raises what
-    answers with its stored response (the handler's own work is dropped). A no-op outside a
-    deferred idempotent request, and when called twice."""
+    When it is the outermost transaction (the handler's own), the claim bounds its wait for a
+    concurrent request with the same key within its own statement on PostgreSQL; nested in a
+    caller's transaction, the bound is set and restored around the claim."""
     state: _State | None = getattr(request, _STATE_ATTR, None)
-    if state is None or not state.deferred or state.atomic is not None:
+    if state is None or not state.deferred or state.writing:
+        with transaction.atomic():
+            yield
         return
-    state.response = response
-    atomic = transaction.atomic()
-    atomic.__enter__()
-    state.atomic = atomic
-    try:
-        replay = _begin(request=request, user=state.user, state=state)
-    except BaseException:
-        _close(state, *sys.exc_info())
-        raise
+    outermost = not transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        state.writing, state.own_transaction = True, outermost
+        try:
+            yield
+        finally:
+            state.writing = state.own_transaction = False
+
+
+def write_phase(request: HttpRequest, response: HttpResponse) -> None:
+    """A deferred handler's answer is final: insert the key's record, finished, with it.
+
+    Inside ``write_transaction(request)`` the record joins the handler's writes; elsewhere it is
+    inserted in a transaction of its own (call it last, when the writes are done). If another
+    request with the same key finished first, this raises what answers with its stored response
+    (the handler's transaction is rolled back); one still running is waited for. A no-op outside
+    a deferred idempotent request, for an error response (errors are not stored) and when
+    called twice."""
+    state: _State | None = getattr(request, _STATE_ATTR, None)
+    if state is None or not state.deferred or state.record is not None:
+        return
+    if response.status_code >= 400:
+        return
+    if not state.writing:
+        with write_transaction(request):
+            write_phase(request, response)
+        return
+    replay = _begin(request=request, user=state.user, state=state, finished=response)
     if replay is not None:
-        _close(state, None, None, None)
         raise _Replay(replay)
-
-
-def _close(state: _State, exc_type: Any, exc: Any, tb: Any) -> None:
-    atomic, state.atomic = state.atomic, None
-    if atomic is not None:
-        atomic.__exit__(exc_type, exc, tb)
 
 
 def _document_header(operation: Any) -> None:
@@ -200,7 +246,7 @@ def _guard(
 
     The handler wrapper (which runs after authentication, when ``request.user`` is known) claims
     the key; here the finished response is stored, or everything is rolled back on an error.
-    A deferred operation's transaction starts later, in ``write_phase``.
+    A deferred operation's transaction is the handler's ``write_transaction``.
     """
 
     @functools.wraps(run)
@@ -211,15 +257,8 @@ def _guard(
         state = _State(key=key)
         setattr(request, _STATE_ATTR, state)
         try:
-            if deferred:
-                try:
-                    response = run(request, **kw)
-                    if state.atomic is not None:
-                        _finish(state, response)
-                except BaseException:
-                    _close(state, *sys.exc_info())
-                    raise
-                _close(state, None, None, None)
+            if deferred:  # the handler's write_transaction / write_phase store the answer
+                response = run(request, **kw)
             else:
                 with transaction.atomic():
                     response = run(request, **kw)
@@ -238,27 +277,31 @@ def _finish(state: _State, response: HttpResponseBase) -> None:
         return
     if response.status_code >= 400:
         transaction.set_rollback(True)
-    elif state.response is not None and response is state.response:
-        pass  # inserted finished by write_phase
     elif isinstance(response, HttpResponse):
         _complete(record, response, state.secret)
     else:  # a streamed response cannot be replayed: keep the writes only
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
 
 
-def _begin(*, request: HttpRequest, user: Any, state: _State) -> HttpResponse | None:
-    """Claim the key for this request, or return the replay of the request that claimed it."""
+def _begin(
+    *, request: HttpRequest, user: Any, state: _State, finished: HttpResponse | None = None
+) -> HttpResponse | None:
+    """Claim the key for this request (its record inserted with ``finished``, the final answer,
+    when given), or return the replay of the request that claimed it."""
     key = state.key
-    key_hash = _key_hash(key)
-    secret = _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=key)
-    fingerprint = request_fingerprint(request)
+    key_hash, secret, fingerprint = state.prepared or (
+        _key_hash(key),
+        _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=key),
+        request_fingerprint(request),
+    )
     for _attempt in range(2):
         record = _claim(
             request=request,
             user=user,
             key_hash=key_hash,
             fingerprint=fingerprint,
-            finished=(state.response, secret) if state.response is not None else None,
+            finished=(finished, secret) if finished is not None else None,
+            bounded=state.own_transaction,
         )
         if record is not None:
             state.record, state.secret = record, secret
@@ -284,11 +327,16 @@ def _key_hash(key: str) -> str:
 
 
 def _finished_replay(*, request: HttpRequest, user: Any, state: _State) -> HttpResponse | None:
-    """A deferred request's first look, outside any transaction: the stored answer of a finished
-    request with this key, or None (no request, an expired one, or one still running — the
-    claim in ``write_phase`` then waits for it or takes the key over)."""
-    key_hash = _key_hash(state.key)
-    # Every report asks this, and nearly always gets "no": one plain indexed query.
+    """Outside any transaction: the stored answer of a finished request with this key, or None
+    (no request, an expired one, or one still running — the claim in ``write_phase`` then
+    waits for it or takes the key over). A deferred request looks first (``replay_first``), or
+    when its handler refused it."""
+    key_hash, secret, fingerprint = state.prepared or (
+        _key_hash(state.key),
+        _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=state.key),
+        request_fingerprint(request),
+    )
+    # Asked before every deferred request that replays first: one plain indexed query.
     table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -301,8 +349,7 @@ def _finished_replay(*, request: HttpRequest, user: Any, state: _State) -> HttpR
     existing = IdempotencyRecord.objects.filter(pk=found[0]).first()
     if existing is None or existing.status_code is None or existing.expires_at <= timezone.now():
         return None
-    secret = _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=state.key)
-    return _replay(existing, key=state.key, fingerprint=request_fingerprint(request), secret=secret)
+    return _replay(existing, key=state.key, fingerprint=fingerprint, secret=secret)
 
 
 def _claim(
@@ -312,9 +359,43 @@ def _claim(
     key_hash: str,
     fingerprint: str,
     finished: tuple[HttpResponse, bytes] | None = None,
+    bounded: bool = False,
 ) -> IdempotencyRecord | None:
     """Insert the record (with its answer when ``finished``); None when (user, key) is taken.
-    Waits while another request holds it."""
+
+    One statement, ``INSERT … ON CONFLICT (user, key) DO NOTHING RETURNING id``: while another
+    transaction holds the key, it waits for that one to end (PostgreSQL; SQLite serialises
+    writers), at most IN_PROGRESS_WAIT_SECONDS, then 409. ``bounded``: the transaction is the
+    caller's own and ends soon after, so the bound is set by the statement itself for the rest
+    of it (PostgreSQL); otherwise it is set before and restored after."""
+    postgres = connection.vendor == "postgresql"
+    insert = _record_insert(
+        request=request,
+        user=user,
+        key_hash=key_hash,
+        fingerprint=fingerprint,
+        finished=finished,
+        bounded=postgres and bounded,
+    )
+    with _in_progress_after_wait():
+        if postgres and not bounded:
+            with _lock_wait_limit():
+                inserted = insert.execute()
+        else:
+            inserted = insert.execute()
+    return cast(IdempotencyRecord, insert.obj) if inserted is not None else None
+
+
+def _record_insert(
+    *,
+    request: HttpRequest,
+    user: Any,
+    key_hash: str,
+    fingerprint: str,
+    finished: tuple[HttpResponse, bytes] | None,
+    bounded: bool,
+) -> PreparedInsert:
+    """The key's record, prepared; ``bounded``: its statement bounds the wait for the key."""
     record = IdempotencyRecord(
         user=user,
         key_hash=key_hash,
@@ -328,34 +409,89 @@ def _claim(
         record.status_code = response.status_code
         record.content_type = str(response.get("Content-Type", ""))[:100]
         record.body = _seal(secret, response.content)
+    if bounded:
+        return prepare_insert(
+            record,
+            on_conflict=_KEY_COLUMNS,
+            cte="bound AS (SELECT set_config('lock_timeout', %s, true))",
+            cte_params=(_lock_timeout(),),
+        )
+    return prepare_insert(record, on_conflict=_KEY_COLUMNS)
+
+
+@contextmanager
+def _in_progress_after_wait() -> Iterator[None]:
+    """A wait for the key that ran out (PostgreSQL's lock_timeout) answers 409."""
     try:
-        with transaction.atomic(), _lock_wait_limit():
-            record.save(force_insert=True)
-    except IntegrityError:
-        return None
+        yield
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
             raise _in_progress() from exc
         raise
-    return record
+
+
+def write_alone(
+    request: HttpRequest,
+    response: HttpResponse,
+    write: Callable[[PreparedInsert | None], bool],
+) -> None:
+    """A deferred handler whose whole write is ONE statement outside any transaction, which
+    inserts the key's record (finished with ``response``) before its own rows and only then
+    them (``core.inserts.insert_together``, PostgreSQL): ``write(record)`` runs it and answers
+    whether the record went in (``record`` is None without a key: write as usual).
+
+    If the key was taken, nothing was written: the request that holds it is replayed (the
+    statement waited for it to finish, at most IN_PROGRESS_WAIT_SECONDS, else 409), a
+    different request with the key answers 422, and an expired record is dropped and the
+    statement run again."""
+    state: _State | None = getattr(request, _STATE_ATTR, None)
+    if state is None or not state.deferred or response.status_code >= 400:
+        write(None)
+        return
+    user = state.user
+    key_hash, secret, fingerprint = state.prepared or (
+        _key_hash(state.key),
+        _derive_secret(settings.SECRET_KEY, user_pk=user.pk, key=state.key),
+        request_fingerprint(request),
+    )
+    insert = _record_insert(
+        request=request,
+        user=user,
+        key_hash=key_hash,
+        fingerprint=fingerprint,
+        finished=(response, secret),
+        bounded=connection.vendor == "postgresql",
+    )
+    for _attempt in range(2):
+        with _in_progress_after_wait():
+            written = write(insert)
+        if written:
+            state.record, state.secret = cast(IdempotencyRecord, insert.obj), secret
+            return
+        existing = IdempotencyRecord.objects.filter(user=user, key_hash=key_hash).first()
+        if existing is None or existing.expires_at <= timezone.now():
+            if existing is not None:
+                IdempotencyRecord.objects.filter(pk=existing.pk).delete()
+            continue
+        raise _Replay(_replay(existing, key=state.key, fingerprint=fingerprint, secret=secret))
+    raise _in_progress()
+
+
+_KEY_COLUMNS = ("user_id", "key_hash")
+
+
+def _lock_timeout() -> str:
+    return f"{int(IN_PROGRESS_WAIT_SECONDS * 1000)}ms"
 
 
 @contextmanager
 def _lock_wait_limit() -> Iterator[None]:
-    """On PostgreSQL, wait at most IN_PROGRESS_WAIT_SECONDS for a row lock inside the block.
-
-    Run inside a savepoint: if the block fails, rolling the savepoint back restores the setting.
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
+    """On PostgreSQL, wait at most IN_PROGRESS_WAIT_SECONDS for a row lock inside the block;
+    the caller's setting is back afterwards (if the block fails, so does the transaction)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")
         previous = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)",
-            [f"{int(IN_PROGRESS_WAIT_SECONDS * 1000)}ms"],
-        )
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_lock_timeout()])
     yield
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])

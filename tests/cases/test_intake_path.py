@@ -4,11 +4,16 @@ that follow every change at once."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import uuid
 from typing import Any
 
 import pytest
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from gridgov.accounts.actions import role_assign, role_revoke, token_create
 from gridgov.accounts.models import Role, RoleAssignment, Unit, UnitKind
@@ -66,7 +71,7 @@ def test_a_retried_report_answers_the_first_body_byte_for_byte_and_stores_one_ca
     assert IdempotencyRecord.objects.get().status_code == 201
 
 
-def test_a_report_refused_while_writing_leaves_no_case_no_record_and_only_a_number_gap(
+def test_a_report_refused_while_writing_leaves_no_case_no_record_and_at_most_a_number_gap(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     category()
@@ -84,8 +89,12 @@ def test_a_report_refused_while_writing_leaves_no_case_no_record_and_only_a_numb
     monkeypatch.undo()
     ok = _post(Client(), "k-fail", token)  # the same key may be used again after an error
     assert ok.status_code == 201
-    assert ok.json()["number"].endswith("-00002")  # 00001 was taken by the failed one
-    assert CaseSequence.objects.get().last == 2
+    if connection.vendor == "postgresql":  # the number was taken before the write: a gap
+        assert ok.json()["number"].endswith("-00002")
+        assert CaseSequence.objects.get().last == 2
+    else:  # SQLite takes it inside the write transaction, rolled back with it: no gap
+        assert ok.json()["number"].endswith("-00001")
+        assert CaseSequence.objects.get().last == 1
 
 
 def test_a_deactivated_category_is_refused_by_the_very_next_report(world: World) -> None:
@@ -138,3 +147,230 @@ def test_an_idempotency_key_of_another_user_is_not_a_replay(world: World) -> Non
     other = _post(Client(), key, theirs)
     assert other.status_code == 201 and "Idempotent-Replayed" not in other
     assert Case.objects.count() == 2
+
+
+def test_a_report_reads_its_grid_and_only_inserts_in_its_write(world: World) -> None:
+    category()
+    token = _worker_token(world)
+    assert _post(Client(), "k-0", token).status_code == 201  # the token is now remembered
+    with CaptureQueriesContext(connection) as captured:
+        assert _post(Client(), "k-1", token).status_code == 201
+    # (inside the test's transaction: its BEGIN and COMMIT become a savepoint, and PostgreSQL
+    # sets and restores the bound on the wait for the key around the claim)
+    statements = [
+        q["sql"].split()[0]
+        for q in captured.captured_queries
+        if "lock_timeout" not in q["sql"] and "SAVEPOINT" not in q["sql"]
+    ]
+    # no token, no look-up of the key before the work: the grid, then only inserts — the
+    # number, the case and its event (one statement on PostgreSQL), the key's record
+    expected = ["SELECT", "INSERT", "WITH", "INSERT"]
+    if connection.vendor == "sqlite":
+        expected = ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert statements == expected, statements
+
+
+def test_a_retry_of_a_finished_report_is_answered_even_if_the_report_would_now_be_refused(
+    world: World,
+) -> None:
+    category()
+    token = _worker_token(world)
+    first = _post(Client(), "k-1", token)
+    Category.objects.filter(code="01002").update(is_active=False)
+    from gridgov.cases.cache import catalogue_changed
+
+    catalogue_changed()
+    assert _post(Client(), "k-2", token).status_code == 422  # a new report is refused …
+    again = _post(Client(), "k-1", token)  # … the retry of the first still answers
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert Case.objects.count() == 1
+
+
+def test_the_same_key_with_another_report_answers_422_and_stores_nothing_more(
+    world: World,
+) -> None:
+    category()
+    token = _worker_token(world)
+    assert _post(Client(), "k-1", token).status_code == 201
+    other = _post(Client(), "k-1", token, description="路灯不亮")
+    assert other.status_code == 422
+    assert Case.objects.count() == CaseEvent.objects.count() == IdempotencyRecord.objects.count()
+    assert Case.objects.count() == 1
+
+
+def test_the_answer_carries_the_stored_number_everywhere(world: World) -> None:
+    category()
+    token = _worker_token(world)
+    body = _post(Client(), "k-1", token).json()
+    stored = Case.objects.get()
+    assert body["number"] == stored.number and "#" not in json.dumps(body)
+    assert body["uuid"] == str(stored.uuid) and body["timeline"][0]["version"] == 1
+
+
+# --- concurrency (PostgreSQL) ---------------------------------------------------------------
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrent requests need PostgreSQL (the SQLite test database lives in memory)",
+)
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_report_writes_in_one_statement_and_a_retry_is_replayed(
+    world: World,
+) -> None:
+    category()
+    token = _worker_token(world)
+    assert _post(Client(), "k-0", token).status_code == 201  # the token is now remembered
+    with CaptureQueriesContext(connection) as captured:
+        first = _post(Client(), "k-1", token)
+    assert first.status_code == 201
+    # the grid, the number (a statement of its own, not waiting for the disk), then the key's
+    # record, the case and its event together: no BEGIN, no COMMIT
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "WITH", "WITH"]
+    again = _post(Client(), "k-1", token)
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    case = Case.objects.get(number=first.json()["number"])
+    assert CaseEvent.objects.filter(case=case).count() == 1
+    assert Case.objects.count() == 2 and IdempotencyRecord.objects.count() == 2
+
+
+def _in_thread(token: str, key: str, results: list[Any], **body: Any) -> threading.Thread:
+    def run() -> None:
+        try:
+            results.append(_post(Client(), key, token, **body))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_reports_with_the_same_key_at_once_store_one_case_and_answer_alike(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    category()
+    token = _worker_token(world)
+    from gridgov.cases import notices
+
+    entered, go = threading.Event(), threading.Event()
+    original = notices.after_report
+
+    def first_waits(case: Case) -> None:  # inside the write, after the inserts, before the key
+        if not entered.is_set():
+            entered.set()
+            go.wait(timeout=10)
+        original(case)
+
+    monkeypatch.setattr(notices, "after_report", first_waits)
+    results: list[Any] = []
+    # urgent reports tell the dispatchers, so they are written in a transaction
+    first = _in_thread(token, "at-once", results, urgency="urgent")
+    assert entered.wait(timeout=10)
+    second = _in_thread(token, "at-once", results, urgency="urgent")
+    second.join(timeout=15)  # the second finishes while the first still waits
+    go.set()
+    first.join(timeout=15)
+    assert sorted(r.status_code for r in results) == [201, 201]
+    assert results[0].content == results[1].content
+    assert sorted(r.has_header("Idempotent-Replayed") for r in results) == [False, True]
+    assert Case.objects.count() == CaseEvent.objects.count() == 1
+    assert IdempotencyRecord.objects.count() == 1
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_report_waits_a_bounded_time_for_a_request_holding_its_key_then_answers_409(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gridgov.core import idempotency
+
+    category()
+    token = _worker_token(world)
+    monkeypatch.setattr(idempotency, "IN_PROGRESS_WAIT_SECONDS", 0.2)
+    key_hash = hashlib.sha256(b"held").hexdigest()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_key() -> None:  # another request's claim, not committed yet
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(
+                    user=world.grid_worker_a,
+                    key_hash=key_hash,
+                    fingerprint="other",
+                    method="POST",
+                    path="/api/v1/cases",
+                    expires_at=timezone.now() + timedelta(hours=1),
+                )
+                holding.set()
+                release.wait(timeout=10)
+                transaction.set_rollback(True)  # that request failed
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_key)
+    holder.start()
+    assert holding.wait(timeout=10)
+    try:
+        waited = _post(Client(), "held", token)
+    finally:
+        release.set()
+        holder.join(timeout=15)
+    assert waited.status_code == 409
+    assert not Case.objects.exists()
+    assert _post(Client(), "held", token).status_code == 201  # the holder gave the key up
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_number_is_taken_before_the_write_so_a_failed_write_leaves_a_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    category()
+    token = _worker_token(world)
+    from gridgov.cases import actions
+    from gridgov.core.errors import Conflict
+
+    def refuse(*rows: Any) -> None:
+        raise Conflict("the write failed")
+
+    monkeypatch.setattr(actions, "insert_together", refuse)
+    assert _post(Client(), "k-1", token).status_code == 409
+    monkeypatch.undo()
+    ok = _post(Client(), "k-1", token)
+    assert ok.status_code == 201 and ok.json()["number"].endswith("-00002")
+    assert Case.objects.count() == 1 and CaseSequence.objects.get().last == 2
+
+
+def test_only_an_urgent_report_tells_anyone_so_others_need_no_transaction(world: World) -> None:
+    # report_saves_alone relies on this: a report written in one statement skips after_report
+    from gridgov.cases import notices
+    from gridgov.cases.actions import report_build, report_plan
+
+    category()
+    plan = report_plan(
+        actor=world.grid_worker_a,
+        category="01002",
+        description="井盖缺失",
+        lat=IN_GRID_A[0],
+        lon=IN_GRID_A[1],
+    )
+    rows = report_build(plan, "320113-20261124-00001")
+    with CaptureQueriesContext(connection) as captured:
+        notices.after_report(rows.case)
+    assert captured.captured_queries == []
+    assert not rows.case.emergency

@@ -258,9 +258,9 @@ class Case(models.Model):
     """One reported problem on its way through the closed loop."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    number = models.CharField(_("case number"), max_length=24, unique=True)
+    number = models.CharField(_("case number"), max_length=24)  # unique: Meta.constraints
     version = models.PositiveIntegerField(_("version"), default=1)
-    state = models.CharField(_("state"), max_length=16, choices=State.choices, db_index=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
     source = models.CharField(_("source"), max_length=12, choices=Source.choices)
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -269,11 +269,12 @@ class Case(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="reported_cases",
+        db_index=False,  # case_reporter_reported leads with it
     )
     reporter_name = models.CharField(_("reporter's name"), max_length=60, blank=True)
     reporter_phone = models.CharField(_("reporter's phone"), max_length=30, blank=True)
     # where
-    region_code = models.CharField(_("grid code"), max_length=15, db_index=True)
+    region_code = models.CharField(_("grid code"), max_length=15)
     # The grid code's street and community prefixes, stored so that a street's or a community's
     # newest cases are one index range in report order (``case_street_list`` below), not a
     # range of grids to sort. Set from ``region_code`` on every save.
@@ -299,7 +300,11 @@ class Case(models.Model):
     )
     # what
     category = models.ForeignKey(
-        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="cases"
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="cases",
+        db_index=False,  # case_category_reported leads with it
     )
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     description = models.TextField(_("description"))
@@ -323,6 +328,7 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="led_cases",
+        db_index=False,  # case_unit_state leads with it
     )
     assisting_units = models.ManyToManyField(
         "accounts.Unit",
@@ -358,7 +364,7 @@ class Case(models.Model):
     )
     rating = models.PositiveSmallIntegerField(_("reporter's rating"), null=True, blank=True)
     # milestones
-    reported_at = models.DateTimeField(_("reported at"), db_index=True)
+    reported_at = models.DateTimeField(_("reported at"))
     registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
@@ -401,6 +407,12 @@ class Case(models.Model):
                 condition=models.Q(light__in=["green", "yellow"]),
             ),
         ]
+        # Every report writes each index above: no column has a single-column index that a
+        # composite one already leads with (state, region_code, reported_at, category,
+        # lead_unit, reporter), and the number's uniqueness is a constraint, which on
+        # PostgreSQL has no pattern-ops twin (number search is "contains", which no B-tree
+        # serves).
+        constraints = [models.UniqueConstraint(fields=["number"], name="case_number_unique")]
 
     def __str__(self) -> str:
         return self.number
@@ -421,14 +433,19 @@ class CaseEvent(models.Model):
     """One transition on a case's timeline (append-only). ``version`` is the case's version
     after the transition, so a case has exactly one event per version."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    case = models.ForeignKey(
+        Case,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,  # case_event_version_unique leads with it
+    )
     version = models.PositiveIntegerField()
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_role = models.CharField(max_length=20, blank=True)
-    action = models.CharField(max_length=24, db_index=True)
+    action = models.CharField(max_length=24)
     from_state = models.CharField(max_length=16, blank=True)
     to_state = models.CharField(max_length=16, blank=True)
     note = models.TextField(blank=True)

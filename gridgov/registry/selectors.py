@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import models
 from django.db.models import Prefetch, QuerySet
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from gridgov.accounts.models import Role
 from gridgov.accounts.selectors import user_scope
 from gridgov.core.errors import NotFound
+from gridgov.core.querysets import DeferredJoinQuerySet
 from gridgov.core.scope import Scope
 from gridgov.privacy import crypto
 from gridgov.privacy.actions import access_log_view
@@ -256,7 +257,9 @@ def people_search(actor: Any, q: str, *, include_closed: bool = False) -> QueryS
         return qs.filter(id_number_hash=digest).exclude(id_number_hash="")
     if kind == crypto.PHONE:
         return qs.filter(phone_hash=crypto.lookup_hash(crypto.PHONE, text))
-    return qs.filter(name__contains=text).order_by("name", "pk")
+    # a page's ids come from the (region_code, name, id, closed_at) index alone, then its rows
+    found = qs.filter(name__contains=text).order_by("name", "pk")
+    return cast("DeferredJoinQuerySet[Person]", found).deferred_join()
 
 
 # --- tags ---------------------------------------------------------------------------------------

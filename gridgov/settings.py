@@ -215,6 +215,10 @@ AXES_CLIENT_IP_CALLABLE = "gridgov.core.security.client_ip"
 # axes.W006 asks for the address among the lock-out parameters: the handler above counts
 # addresses itself, with their own limit, instead of locking an address after 5 failures.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# models.W040: SQLite has no included (non-key) index columns; the one index that includes a
+# column (registry.Person's person_scope_name: the id) needs none there, as SQLite's indexes end
+# with the rowid.
+SILENCED_SYSTEM_CHECKS.append("models.W040")
 if not SECURE_HSTS_PRELOAD:
     # Preloading is a commitment for the whole domain, made by submitting it to the browsers'
     # list; the operator opts in with GRIDGOV_HSTS_PRELOAD=1 (docs/architecture.md, Security).
@@ -395,7 +399,7 @@ GRIDGOV_DEMO_HOUSEHOLDS_PER_GRID = env_int("GRIDGOV_DEMO_HOUSEHOLDS_PER_GRID", 3
 GRIDGOV_LEDGER_MAX_MB = env_int("GRIDGOV_LEDGER_MAX_MB", 200)
 GRIDGOV_LEDGER_MAX_UNPACKED_MB = env_int("GRIDGOV_LEDGER_MAX_UNPACKED_MB", 2048)
 GRIDGOV_LEDGER_SQLITE_CACHE_MB = env_int("GRIDGOV_LEDGER_SQLITE_CACHE_MB", 1024)
-GRIDGOV_LEDGER_WRITER_THREAD = env_bool("GRIDGOV_LEDGER_WRITER_THREAD", False)
+GRIDGOV_LEDGER_WRITER_THREAD = env_bool("GRIDGOV_LEDGER_WRITER_THREAD", True)
 # a ledger larger than this is checked and committed by the background worker, not in the request
 GRIDGOV_LEDGER_INLINE_MB = env_float("GRIDGOV_LEDGER_INLINE_MB", 2.0)
 # a check or commit whose progress has not moved for this long is failed (its process died)

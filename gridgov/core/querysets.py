@@ -5,7 +5,7 @@ filter a large range of rows that no index orders for it. Asked for whole rows, 
 reads every candidate row from the table before it can sort them (PostgreSQL then prefers
 walking a name index in order and throwing most rows away, or a sequential scan: a quarter of
 a second and more at a million people). Asked only for the ids, it reads a covering index
-(``region_code, name, id, closed_at``) and never touches the table; the page's rows are then
+(``region_code, name, closed_at`` with the id) and never touches the table; the page's rows are then
 fetched by primary key. That is a *deferred join*, and :class:`DeferredJoinQuerySet` does it
 whenever a marked queryset is sliced, so pagination (Django's ``Paginator``, the API's
 ``offset``/``limit``) gets it without knowing:

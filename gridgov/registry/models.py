@@ -238,7 +238,7 @@ class Person(MaskedPersonalData, RegistryRecord):
 
     # People are the registry's big table (a million rows is a district): every index costs an
     # import time. The scope filter is a range on region_code (core.scope.prefix_q), which the
-    # (region_code, name, id, closed_at) index serves, so region_code needs no index of its own
+    # (region_code, name, closed_at) index serves, so region_code needs no index of its own
     # here; the look-up hashes are compared by equality only (no PostgreSQL pattern-ops twin).
     # No index on name alone: walking names in order to fill a page of "contains" matches
     # reads most of the table when the character is rare or sorts late (seconds at a million).
@@ -289,6 +289,12 @@ class Person(MaskedPersonalData, RegistryRecord):
         blank=True,
         on_delete=models.PROTECT,
         related_name="people",
+        # No database constraint and no index: a ledger commit inserts up to a million people,
+        # each constraint check is a look-up the database defers to the commit (about a tenth
+        # of a PostgreSQL commit), and nothing reads people by their import. Imports are never
+        # deleted (Django still keeps PROTECT), and the importer sets the one import it runs.
+        db_constraint=False,
+        db_index=False,
     )
     import_row = models.PositiveIntegerField(_("row in the ledger"), null=True, blank=True)
 
@@ -302,8 +308,14 @@ class Person(MaskedPersonalData, RegistryRecord):
             # Serves the scope range and, covering every column a name search filters and
             # orders on, gives a search's page of ids from the index alone (the deferred join
             # of core.querysets); a grid (region_code equal) reads its names already in order.
+            # The id is an included column, never a key: as a key, PostgreSQL may plan a
+            # foreign-key check (id = $1) on a table it believes empty as a scan of this whole
+            # index, once per row, at the commit of a big import. SQLite ignores ``include``:
+            # its indexes end with the rowid, which is the id.
             models.Index(
-                fields=["region_code", "name", "id", "closed_at"], name="person_scope_name"
+                fields=["region_code", "name", "closed_at"],
+                include=["id"],
+                name="person_scope_name",
             ),
             models.Index(fields=["phone_hash"], name="person_phone_hash"),
         ]

@@ -257,7 +257,7 @@ def people_search(actor: Any, q: str, *, include_closed: bool = False) -> QueryS
         return qs.filter(id_number_hash=digest).exclude(id_number_hash="")
     if kind == crypto.PHONE:
         return qs.filter(phone_hash=crypto.lookup_hash(crypto.PHONE, text))
-    # a page's ids come from the (region_code, name, id, closed_at) index alone, then its rows
+    # a page's ids come from the (region_code, name, closed_at) + id index alone, then its rows
     found = qs.filter(name__contains=text).order_by("name", "pk")
     return cast("DeferredJoinQuerySet[Person]", found).deferred_join()
 

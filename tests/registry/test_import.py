@@ -597,10 +597,15 @@ def test_an_old_xls_workbook_is_checked_too(world: World, english: None) -> None
     assert not Person.objects.exists()
 
 
-def test_a_commit_can_write_on_a_second_thread(
-    world: World, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("threaded", [True, False], ids=["writer thread", "one thread"])
+def test_a_commit_writes_the_same_on_a_second_thread_or_on_one(
+    world: World,
+    tmp_path: Path,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    threaded: bool,
 ) -> None:
-    settings.GRIDGOV_LEDGER_WRITER_THREAD = True
+    settings.GRIDGOV_LEDGER_WRITER_THREAD = threaded
     monkeypatch.setattr(importer, "BATCH", 2)
     rows = household_rows(3)
     li = check(world.grid_worker_a, write_csv(tmp_path / "ledger.csv", rows))

@@ -102,3 +102,14 @@ def test_single_rows_counts_and_exact_number_searches_read_as_ever(world, wangs)
     assert selectors.people_search(user, "王芳").get().name == "王芳"
     assert not selectors.people_search(world.grid_worker_b, "王").exists()
     assert list(selectors.people_search(world.grid_worker_b, "王")[:10]) == []
+
+
+def test_the_id_is_a_key_column_of_the_primary_key_only():
+    """A foreign-key check (``id = $1``) must have one index to choose: with the id as a later
+    key of the search index, PostgreSQL planned the checks at a big import's commit, on a table
+    it believed empty, as scans of that whole index."""
+    for index in Person._meta.indexes:
+        assert "id" not in index.fields, index.name
+    search = next(i for i in Person._meta.indexes if i.name == "person_scope_name")
+    assert search.fields == ["region_code", "name", "closed_at"]
+    assert search.include == ("id",)

@@ -20,6 +20,7 @@ from gridgov.accounts.models import Role, RoleAssignment, Unit, UnitKind
 from gridgov.cases.models import Case, CaseEvent, CaseSequence, Category, RoutingRule
 from gridgov.core.models import IdempotencyRecord
 from tests.cases.factories import IN_GRID_A, category
+from tests.threads import answer_in_thread
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -240,15 +241,7 @@ def test_on_postgresql_a_report_writes_in_one_statement_and_a_retry_is_replayed(
 
 
 def _in_thread(token: str, key: str, results: list[Any], **body: Any) -> threading.Thread:
-    def run() -> None:
-        try:
-            results.append(_post(Client(), key, token, **body))
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+    return answer_in_thread(lambda: _post(Client(), key, token, **body), results)
 
 
 @on_postgres

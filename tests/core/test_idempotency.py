@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -16,6 +16,7 @@ from gridgov.accounts.models import ApiToken
 from gridgov.core import idempotency
 from gridgov.core.builtin_jobs import prune_idempotency_records
 from gridgov.core.models import IdempotencyRecord
+from tests.threads import answer_in_thread
 from tests.world import World
 
 TOKENS = "/api/v1/accounts/tokens"
@@ -231,15 +232,7 @@ def slow_token_create(
 
 
 def in_thread(client: Client, key: str, results: list[Any]) -> threading.Thread:
-    def run() -> None:
-        try:
-            results.append(create_token(client, key))
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+    return answer_in_thread(lambda: create_token(client, key), results)
 
 
 @on_postgres

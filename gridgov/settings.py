@@ -400,6 +400,8 @@ GRIDGOV_LEDGER_MAX_MB = env_int("GRIDGOV_LEDGER_MAX_MB", 200)
 GRIDGOV_LEDGER_MAX_UNPACKED_MB = env_int("GRIDGOV_LEDGER_MAX_UNPACKED_MB", 2048)
 GRIDGOV_LEDGER_SQLITE_CACHE_MB = env_int("GRIDGOV_LEDGER_SQLITE_CACHE_MB", 1024)
 GRIDGOV_LEDGER_WRITER_THREAD = env_bool("GRIDGOV_LEDGER_WRITER_THREAD", True)
+# a long ledger's commit reads and checks its rows in a second (forked) process
+GRIDGOV_LEDGER_SECOND_PROCESS = env_bool("GRIDGOV_LEDGER_SECOND_PROCESS", True)
 # a ledger larger than this is checked and committed by the background worker, not in the request
 GRIDGOV_LEDGER_INLINE_MB = env_float("GRIDGOV_LEDGER_INLINE_MB", 2.0)
 # a check or commit whose progress has not moved for this long is failed (its process died)

@@ -19,6 +19,15 @@ _last = [0, 0]  # milliseconds, counter
 _pool = [b"", 0]
 
 
+def _forget_after_fork() -> None:
+    """A forked process (a gunicorn worker, the ledger reader) must not hand out the bytes its
+    parent will hand out too: the same AES-GCM nonces, the same ids."""
+    _pool[0], _pool[1] = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def random_bytes(size: int) -> bytes:
     """``os.urandom`` bytes drawn 64 KiB at a time (one system call for thousands of ids)."""
     pool, at = _pool

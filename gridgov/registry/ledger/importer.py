@@ -30,7 +30,9 @@ A ledger of 1,000,000 rows streams: rows are read, checked and written in batche
 what stays in memory are the keys of the buildings, rooms and households met so far and, in a
 dry run, two integer arrays of id numbers for the duplicate check. A commit writes each batch on
 a second thread (``_Writer``, same connection and transaction) while the next one is read
-(``GRIDGOV_LEDGER_WRITER_THREAD``, on by default).
+(``GRIDGOV_LEDGER_WRITER_THREAD``, on by default), and past ``FEED_AFTER_ROWS`` rows the rest of
+the file is read, checked and sealed in a second process (``ledger.feed``,
+``GRIDGOV_LEDGER_SECOND_PROCESS``, on by default) while this one places and writes the rows.
 
 Progress (rows processed) is written to the import every ``PROGRESS_EVERY`` rows in its own
 small transaction while checking; while committing (inside the big transaction) it goes to a
@@ -38,19 +40,21 @@ small file under ``var/ledger-progress/`` and, on PostgreSQL, through a second c
 ``import_progress`` reads it from there.
 
 Settings: ``GRIDGOV_LEDGER_MAX_MB`` (upload limit, default 200), ``GRIDGOV_LEDGER_SQLITE_CACHE_MB``
-(SQLite page cache while committing, default 256), ``GRIDGOV_LEDGER_WRITER_THREAD`` (default
-True).
+(SQLite page cache while committing, default 256), ``GRIDGOV_LEDGER_WRITER_THREAD`` and
+``GRIDGOV_LEDGER_SECOND_PROCESS`` (default True).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 import uuid as uuid_module
 from array import array
@@ -59,7 +63,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from heapq import merge
 from pathlib import Path
 from typing import IO, Any
@@ -122,6 +126,7 @@ from ..validators import (
     check_phone,
     parse_date,
 )
+from . import feed
 from .columns import (
     PERSON_FIELDS,
     header_signature,
@@ -148,6 +153,9 @@ SUMMARY_PROBLEMS = 200
 DEFAULT_MAX_MB = 200
 #: Keys taken from a PostgreSQL sequence at a time (unused ones are merely a gap).
 ID_BLOCK = 50_000
+#: Rows of a commit read and checked in this process before the rest of a long ledger goes to
+#: a second one (``ledger.feed``): ledgers small enough for a web request never fork.
+FEED_AFTER_ROWS = 20_000
 #: Batches looked up in the database one by one before the registry's hashes are loaded.
 KNOWN_AFTER_BATCHES = 5
 KNOWN_CHUNK = 50_000
@@ -521,6 +529,13 @@ class _Row:
     room = ""
     floor: int | None = None
     room_use: str | None = None
+    #: street, community and grid cells on one line each (``_RowParser.locate`` reads them)
+    place: tuple[str, str, str] = ("", "", "")
+    #: the keyed hash of the id number
+    id_hash = ""
+    #: for a commit, the person's cells that need no database (``_Run._prepare``): uuid, birth
+    #: date, id number sealed and masked, phone sealed, hashed and masked, moving-in date
+    cells: tuple[Any, ...] | None = None
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -867,8 +882,9 @@ class _RowParser:
 
     # -- a row
 
-    def parse(self, number: int, values: list[str]) -> tuple[_Row, list[RowProblem]]:
-        """The row checked; ``values`` gets a blank cell appended (unmapped fields read it)."""
+    def check(self, number: int, values: list[str]) -> tuple[_Row, list[RowProblem]]:
+        """The row checked, all but its region (no database: this may run in a second process);
+        ``values`` gets a blank cell appended (unmapped fields read it)."""
         row = _Row(number)
         problems: list[RowProblem] = []
         ix = self.ix
@@ -961,16 +977,42 @@ class _RowParser:
             values[ix["community"]],
             values[ix["grid_code"]],
         )
-        try:
-            row.region, row.explicit_grid = self.regions.resolve(
-                _one_line(street), _one_line(community), _one_line(grid)
-            )
-        except FieldProblem as exc:
-            problems.append((exc.field, values[ix[exc.field]], exc.message))
+        if street or community or grid:
+            row.place = (_one_line(street), _one_line(community), _one_line(grid))
         return row, problems
+
+    def locate(self, row: _Row, values: list[str], problems: list[RowProblem]) -> None:
+        """The row's region (grid or community) from its place cells."""
+        try:
+            row.region, row.explicit_grid = self.regions.resolve(*row.place)
+        except FieldProblem as exc:
+            problems.append((exc.field, values[self.ix[exc.field]], exc.message))
 
 
 # --------------------------------------------------------------------------- ids and writing
+
+
+#: a row as ``_Run._prepare`` hands it on: (cells, the row checked, its problems so far)
+_Prepared = tuple[list[str], _Row, list[RowProblem]]
+
+
+#: the fields whose cells problems found after ``_RowParser.check`` quote (``locate``, ``_row``
+#: and the planner): the only cells a row brings back from the second process
+_QUOTED_AFTER_CHECK = frozenset(
+    ("id_number", "relation", "street", "community", "grid_code", "room")
+)
+
+
+def _unpacked(batch: list[tuple[list[str], dict[str, Any], list[RowProblem]]]) -> list[_Prepared]:
+    """Rows from the second process: each travels as its attributes (only those a cell set;
+    the class holds the defaults), which cross at half the cost of the objects."""
+    new = _Row.__new__
+    prepared: list[_Prepared] = []
+    for values, attributes, problems in batch:
+        row = new(_Row)
+        row.__dict__ = attributes
+        prepared.append((values, row, problems))
+    return prepared
 
 
 def _no_gate() -> None:
@@ -1843,6 +1885,31 @@ def _outside_message(code: str) -> str:
     return _("%(region)s lies outside the region you may import into.") % {"region": code}
 
 
+_collector_lock = threading.Lock()
+_collector_users = [0, False]  # runs under way, whether the collector was on before the first
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while ledgers are read: a pass allocates millions
+    of short-lived rows, tuples and strings (freed by reference counting, no cycles), which set
+    the collector off again and again over everything the process holds: a fifth of a long
+    commit's time. Runs in several threads of one process share the pause; the last one
+    restores the collector as the first found it."""
+    with _collector_lock:
+        if _collector_users[0] == 0:
+            _collector_users[1] = gc.isenabled()
+            gc.disable()
+        _collector_users[0] += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_users[0] -= 1
+            if _collector_users[0] == 0 and _collector_users[1]:
+                gc.enable()
+
+
 class _Run:
     """One pass over a ledger, as a dry run (``real=False``) or as the commit."""
 
@@ -1915,18 +1982,12 @@ class _Run:
     # -- the pass
 
     def run(self) -> _Outcome:
-        batch: list[tuple[int, list[str]]] = []
         done = 0
-        for number, values in self.reader.rows():
-            batch.append((number, values))
-            if len(batch) >= BATCH:
-                self._batch(batch)
-                done += len(batch)
-                batch = []
+        with _collector_paused():
+            for prepared in self._prepared():
+                self._batch(prepared)
+                done += len(prepared)
                 self.progress(done)
-        if batch:
-            self._batch(batch)
-            done += len(batch)
         if self.real:
             self._finish_commit()
         self.progress(done, final=True)
@@ -1936,24 +1997,86 @@ class _Run:
         self.outcome.households = self.planner.new_households
         return self.outcome
 
-    def _batch(self, batch: list[tuple[int, list[str]]]) -> None:
-        parsed = [(values, *self.parser.parse(number, values)) for number, values in batch]
-        hash_of = self.sealer.hash
-        hashes = [
-            hash_of(crypto.ID_NUMBER, row.id_text)
-            for _values, row, _problems in parsed
-            if row.id_text
-        ]
-        candidates = self.known.candidates(hashes)
+    def _prepared(self) -> Iterator[list[_Prepared]]:
+        """The ledger's rows checked, batch by batch. A commit hands the rest of a long ledger
+        (after ``FEED_AFTER_ROWS`` rows) to a second process (``ledger.feed``), which reads,
+        checks and seals the rows while this one places and writes them. (A dry run does not:
+        its own share of the work is too small to be worth the rows' journey.)"""
+        rows = self.reader.rows()
+        batch: list[tuple[int, list[str]]] = []
+        done = 0
+        for item in rows:
+            batch.append(item)
+            if len(batch) < BATCH:
+                continue
+            yield self._prepare(batch)
+            done += len(batch)
+            batch = []
+            if self.real and done >= FEED_AFTER_ROWS and feed.available():
+                self.gate()  # no write under way while the process forks
+                with feed.Feed(rows, self._packed, _unpacked, size=BATCH) as rest:
+                    yield from rest
+                return
+        if batch:
+            yield self._prepare(batch)
+
+    def _packed(
+        self, batch: list[tuple[int, list[str]]]
+    ) -> list[tuple[list[str], dict[str, Any], list[RowProblem]]]:
+        """``_prepare`` in the second process, the rows made ready to travel: their attributes,
+        and of their cells only those this process may still quote in a message."""
+        keep = self._quoted_columns
+        packed = []
+        for values, row, problems in self._prepare(batch):
+            cells = [values[i] if i in keep else "" for i in range(len(values))]
+            packed.append((cells, row.__dict__, problems))
+        return packed
+
+    @cached_property
+    def _quoted_columns(self) -> frozenset[int]:
+        cols = self.parser.cols
+        return frozenset(cols[field] for field in _QUOTED_AFTER_CHECK if field in cols)
+
+    def _prepare(self, batch: list[tuple[int, list[str]]]) -> list[_Prepared]:
+        """Rows checked, id numbers hashed and, for a commit, id and phone numbers sealed and
+        masked: everything that needs no database (this may run in the second process)."""
+        check = self.parser.check
+        sealer = self.sealer
+        seal, hash_of = sealer.seal, sealer.hash
+        id_kind, phone_kind = crypto.ID_NUMBER, crypto.PHONE
+        uuid, day = self.adapt.uuid, self.adapt.day
+        real = self.real
+        prepared: list[_Prepared] = []
+        for number, values in batch:
+            row, problems = check(number, values)
+            id_text = row.id_text
+            if id_text:
+                row.id_hash = hash_of(id_kind, id_text)
+            if real and not problems:
+                phone = row.phone or ""
+                row.cells = (
+                    uuid(),
+                    day(row.birth),
+                    seal(id_text),
+                    mask_id_number(id_text),
+                    seal(phone),
+                    hash_of(phone_kind, phone),
+                    mask_phone(phone),
+                    day(row.moved_in),
+                )
+            prepared.append((values, row, problems))
+        return prepared
+
+    def _batch(self, prepared: list[_Prepared]) -> None:
+        locate = self.parser.locate
+        for values, row, problems in prepared:
+            locate(row, values, problems)
+        candidates = self.known.candidates([row.id_hash for _v, row, _p in prepared if row.id_hash])
         if candidates:
             self.gate()
         existing = _existing(candidates, full=self.real)
-        index = 0
-        for values, row, problems in parsed:
-            row_hash = ""
-            if row.id_text:
-                row_hash = hashes[index]
-                index += 1
+        for values, row, problems in prepared:
+            row_hash = row.id_hash
             self._row(values, row, problems, row_hash, existing.get(row_hash) if row_hash else None)
         if self.real:
             self._flush()
@@ -1969,6 +2092,8 @@ class _Run:
         parser = self.parser
 
         def value(field: str) -> str:
+            if field not in _QUOTED_AFTER_CHECK:  # pragma: no cover - a new quote must travel
+                raise RuntimeError(f"add {field} to _QUOTED_AFTER_CHECK")
             return parser._get(values, field)
 
         existing_pk: int | None = None
@@ -2088,32 +2213,34 @@ class _Run:
         household_id: int | None,
         region_code: str,
     ) -> None:
-        sealer = self.sealer
         a = self.adapt
-        phone = row.phone or ""
+        cells = row.cells
+        if cells is None:  # pragma: no cover - _prepare fills them for every row of a commit
+            raise RuntimeError(f"row {row.number} was not prepared")
+        uuid, birth, id_enc, id_mask, phone_enc, phone_hash, phone_mask, moved_in = cells
         self.people.add(
             (
                 person_id,
                 a.stamp,
                 a.stamp,
-                a.uuid(),
+                uuid,
                 region_code,
                 1,
                 row.name,
                 row.sex or Sex.UNKNOWN,
-                a.day(row.birth),
-                sealer.seal(row.id_text),
+                birth,
+                id_enc,
                 id_hash,
-                mask_id_number(row.id_text),
-                sealer.seal(phone),
-                sealer.hash(crypto.PHONE, phone),
-                mask_phone(phone),
+                id_mask,
+                phone_enc,
+                phone_hash,
+                phone_mask,
                 row.ethnicity or "",
                 row.person_type or PersonType.REGISTERED,
                 household_id,
                 row.relation or "",
                 row.verification or Verification.UNVERIFIED,
-                a.day(row.moved_in),
+                moved_in,
                 self.li.pk,
                 row.number,
             )

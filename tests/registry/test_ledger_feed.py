@@ -28,7 +28,7 @@ from gridgov.registry.models import (
     Room,
 )
 from tests.registry import factories
-from tests.registry.data.ledgers import GRID_A, household_rows, write_csv
+from tests.registry.data.ledgers import GRID_A, household_rows, write_csv, write_xlsx
 from tests.world import World
 
 pytestmark = [
@@ -63,10 +63,12 @@ def check(actor: Any, path: Path) -> LedgerImport:
     return ledger_check(actor=actor, file=path, file_name=path.name)
 
 
-def ledger_and_known(world: World, tmp_path: Path) -> tuple[Path, str]:
-    """Seven households of two with phones, and the id number of one person the registry
-    already holds (registered by ``register_known``)."""
+def ledger_and_known(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """Seven households of two with phones, as CSV or xlsx, and the id number of one person
+    the registry already holds (registered by ``register_known``)."""
     rows = household_rows(7)
+    if kind == "xlsx":
+        return write_xlsx(tmp_path / "ledger.xlsx", rows), rows[9][3]
     return write_csv(tmp_path / "ledger.csv", rows), rows[9][3]
 
 
@@ -106,10 +108,11 @@ def registry_state() -> list[tuple[Any, ...]]:
     ]
 
 
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_a_long_ledger_imports_the_same_with_a_second_process_as_with_one(
-    world: World, tmp_path: Path, settings: Any, forks: list[feed.Feed]
+    world: World, tmp_path: Path, settings: Any, forks: list[feed.Feed], kind: str
 ) -> None:
-    path, known = ledger_and_known(world, tmp_path)
+    path, known = ledger_and_known(tmp_path, kind)
     register_known(world, known)
     settings.GRIDGOV_LEDGER_SECOND_PROCESS = False
     li = ledger_commit(actor=world.grid_worker_a, ledger_import=check(world.grid_worker_a, path))

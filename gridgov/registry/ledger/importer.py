@@ -59,7 +59,7 @@ import unicodedata
 import uuid as uuid_module
 from array import array
 from binascii import b2a_base64
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -1983,8 +1983,9 @@ class _Run:
 
     def run(self) -> _Outcome:
         done = 0
-        with _collector_paused():
-            for prepared in self._prepared():
+        # closed on the way out whatever happens: a second process stops at once
+        with _collector_paused(), contextlib.closing(self._prepared()) as batches:
+            for prepared in batches:
                 self._batch(prepared)
                 done += len(prepared)
                 self.progress(done)
@@ -1997,7 +1998,7 @@ class _Run:
         self.outcome.households = self.planner.new_households
         return self.outcome
 
-    def _prepared(self) -> Iterator[list[_Prepared]]:
+    def _prepared(self) -> Generator[list[_Prepared], None, None]:
         """The ledger's rows checked, batch by batch. A commit hands the rest of a long ledger
         (after ``FEED_AFTER_ROWS`` rows) to a second process (``ledger.feed``), which reads,
         checks and seals the rows while this one places and writes them. (A dry run does not:

@@ -133,9 +133,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend with writers queued on a lock instead of SQLite's busy loop
+    # Django's backend with writers queued on a lock instead of SQLite's busy loop. Connections
+    # persist (GRIDGOV_DB_CONN_MAX_AGE) as on PostgreSQL: opening one and reading the schema
+    # again costs about 0.9 ms per request (bench/RESULTS.md, "Intake").
     DATABASES["default"]["ENGINE"] = "gridgov.core.sqlite"
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=10000;"

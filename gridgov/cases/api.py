@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -459,21 +459,29 @@ def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
         case_out(rows.case, user, timeline=True, known=(rows.photos, [], [rows.event])),
         status=201,
     )
-    if report_saves_alone(rows):
-        # PostgreSQL, no photos, no one to notify: the key's record, the case and its event
-        # are one statement that commits by itself (a taken key writes nothing and replays)
-        write_alone(request, response, lambda first: report_save(rows, first=first))
-        return response
-    with write_transaction(request):
-        if number is None:
-            rows.set_number(take_case_number(plan))
-            response.content = response.content.replace(
-                placeholder.encode(), rows.case.number.encode()
-            )
-        _consume_uploads(uploads)
-        report_save(rows)
-        # last: a finished request with the same key rolls this one back and is replayed
-        write_phase(request, response)
+    try:
+        if report_saves_alone(rows):
+            # PostgreSQL, no photos, no one to notify: the key's record, the case and its event
+            # are one statement that commits by itself (a taken key writes nothing and replays)
+            write_alone(request, response, lambda first: report_save(rows, first=first))
+            return response
+        with write_transaction(request):
+            if number is None:
+                rows.set_number(take_case_number(plan))
+                response.content = response.content.replace(
+                    placeholder.encode(), rows.case.number.encode()
+                )
+            _consume_uploads(uploads)
+            report_save(rows)
+            # last: a finished request with the same key rolls this one back and is replayed
+            write_phase(request, response)
+    except IntegrityError as exc:
+        # something the report points at went a moment ago: a grid deleted by another process,
+        # whose change this one's grid index (GRIDGOV_INDEX_CHECK_SECONDS) has not seen yet, a
+        # category, a photo; nothing was written
+        raise Conflict(
+            _("the grid, category or photos of this report changed just now; try again")
+        ) from exc
     return response
 
 

@@ -367,3 +367,27 @@ def test_only_an_urgent_report_tells_anyone_so_others_need_no_transaction(world:
         notices.after_report(rows.case)
     assert captured.captured_queries == []
     assert not rows.case.emergency
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked when a transaction commits
+def test_a_category_removed_by_another_process_answers_409_and_stores_nothing(
+    world: World,
+) -> None:
+    """Another process's change reaches this one's catalogue within
+    GRIDGOV_INDEX_CHECK_SECONDS; a report in between must not fail with a 500."""
+    category()
+    rare = category("01099", "临时类别")
+    token = _worker_token(world)
+    assert _post(Client(), "k-0", token, category="01099").status_code == 201
+    Case.objects.filter(category=rare).delete()
+    cases = Case.objects.count()
+    with connection.cursor() as cursor:  # as another process would, unseen by this one's cache
+        cursor.execute("DELETE FROM cases_categoryattribute WHERE category_id = %s", [rare.pk])
+        cursor.execute("DELETE FROM cases_routingrule WHERE category_id = %s", [rare.pk])
+        cursor.execute("DELETE FROM cases_category WHERE id = %s", [rare.pk])
+    answer = _post(Client(), "k-1", token, category="01099")
+    assert answer.status_code == 409, answer.content
+    # (in Chinese, the default language)
+    assert answer.json()["message"] == "本次上报的网格、类别或照片刚刚发生变动，请重试"
+    assert Case.objects.count() == cases
+    assert _post(Client(), "k-2", token).status_code == 201  # and the next report goes in

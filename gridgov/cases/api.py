@@ -476,9 +476,9 @@ def report(request: HttpRequest, payload: ReportIn) -> HttpResponse:
             # last: a finished request with the same key rolls this one back and is replayed
             write_phase(request, response)
     except IntegrityError as exc:
-        # something the report points at went a moment ago: a grid deleted by another process,
-        # whose change this one's grid index (GRIDGOV_INDEX_CHECK_SECONDS) has not seen yet, a
-        # category, a photo; nothing was written
+        # something the report points at went a moment ago: a category deleted by another
+        # process, still in this one's catalogue (GRIDGOV_INDEX_CHECK_SECONDS), a grid deleted
+        # since it was read, a photo; nothing was written
         raise Conflict(
             _("the grid, category or photos of this report changed just now; try again")
         ) from exc

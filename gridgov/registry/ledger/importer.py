@@ -2077,8 +2077,8 @@ class _Run:
             self.gate()
         existing = _existing(candidates, full=self.real)
         for values, row, problems in prepared:
-            row_hash = row.id_hash
-            self._row(values, row, problems, row_hash, existing.get(row_hash) if row_hash else None)
+            found = existing.get(row.id_hash) if row.id_hash else None
+            self._row(values, row, problems, found)
         if self.real:
             self._flush()
 
@@ -2087,7 +2087,6 @@ class _Run:
         values: list[str],
         row: _Row,
         problems: list[RowProblem],
-        row_hash: str,
         found: Any,
     ) -> None:
         parser = self.parser
@@ -2171,7 +2170,7 @@ class _Run:
                 self._update(found, row, household_id, region_code, moves)
                 self.outcome.updated += 1
             else:
-                self._create(row, person_id, row_hash, household_id, region_code)
+                self._create(row, person_id, household_id, region_code)
                 self.outcome.created += 1
             self.outcome.ok += 1
             return
@@ -2210,7 +2209,6 @@ class _Run:
         self,
         row: _Row,
         person_id: int,
-        id_hash: str,
         household_id: int | None,
         region_code: str,
     ) -> None:
@@ -2231,7 +2229,7 @@ class _Run:
                 row.sex or Sex.UNKNOWN,
                 birth,
                 id_enc,
-                id_hash,
+                row.id_hash,
                 id_mask,
                 phone_enc,
                 phone_hash,

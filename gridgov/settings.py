@@ -148,6 +148,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env_str("GRIDGOV_TEST_SQLITE", "") or None}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
+# SQLite: seconds between two WAL checkpoints in each process's own thread, off the writers'
+# path (gridgov/core/sqlite/checkpoint.py); 0: SQLite's automatic checkpoint inside a commit.
+GRIDGOV_SQLITE_CHECKPOINT_SECONDS = env_float("GRIDGOV_SQLITE_CHECKPOINT_SECONDS", 0.25)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

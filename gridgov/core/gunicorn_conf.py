@@ -10,8 +10,11 @@
 - With ``GRIDGOV_LOG_FORMAT=json`` gunicorn's own messages are JSON lines like the app's, and
   its access log stays off: the app writes its own (``gridgov.access``, without query strings,
   which may carry personal data).
+- SQLite: each worker, once it has loaded the app, starts its WAL checkpoint thread
+  (``gridgov.core.sqlite.checkpoint``), so that no writer's commit copies the log back.
 
-Loaded in gunicorn's master process before Django is set up: nothing here imports Django.
+Loaded in gunicorn's master process before Django is set up: nothing here imports Django at
+module level (``post_worker_init`` runs in a worker, after the app is loaded).
 """
 
 from __future__ import annotations
@@ -67,3 +70,9 @@ if os.environ.get("GRIDGOV_LOG_FORMAT", "plain").strip().lower() == "json":
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
+
+
+def post_worker_init(worker: Any) -> None:
+    from gridgov.core.sqlite import checkpoint
+
+    checkpoint.start_for_default_database()  # SQLite: WAL checkpoints off the writers' path

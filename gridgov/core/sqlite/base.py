@@ -22,6 +22,8 @@ from typing import Any
 
 from django.db.backends.sqlite3 import base
 
+from gridgov.core.sqlite import checkpoint
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -80,6 +82,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             fcntl.flock(fd, fcntl.LOCK_UN)
         if thread_held:
             _thread_lock.release()
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        conn = super().get_new_connection(conn_params)
+        if checkpoint.running(str(self.settings_dict["NAME"])):
+            # this process checkpoints in a thread of its own; this is only the safety net
+            conn.execute(f"PRAGMA wal_autocheckpoint={checkpoint.SAFETY_PAGES}")
+        return conn
 
     def _start_transaction_under_autocommit(self) -> None:
         self._queue_for_write()

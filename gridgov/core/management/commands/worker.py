@@ -17,6 +17,7 @@ from gridgov.core.jobs import (
     worker_heartbeat,
     worker_id,
 )
+from gridgov.core.sqlite import checkpoint
 
 
 class Command(BaseCommand):
@@ -42,6 +43,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        if not options["once"]:
+            checkpoint.start_for_default_database()  # SQLite: WAL checkpoints off the writers' path
         names = ", ".join(j.name for j in registered_jobs())
         self.stdout.write(f"worker {owner} started; jobs: {names}")
         last: dict[str, str] = {}

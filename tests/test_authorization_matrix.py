@@ -7,14 +7,18 @@ page or an endpoint means saying who may use it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from gridgov.accounts import actions
 from tests.authz._base import Rule, static
+from tests.authz.registry import records_remembered
 from tests.world import PERSONAS, World
 
 ANON = "anonymous"
@@ -233,11 +237,61 @@ def test_every_route_has_an_authorization_rule() -> None:
     assert not missing, "routes without an authorization rule: " + ", ".join(missing)
 
 
-def client_for(world: World, persona: str) -> Client:
-    client = Client()
-    if persona != ANON:
-        client.force_login(world.users[persona])
+#: The session key of each persona signed in during the running test. A check's client holds
+#: that session's cookie and nothing else instead of signing in again (a sign-in is about 18
+#: queries, three to six times a request's), so the matrix signs in about once per persona; a
+#: check whose requests end or replace the session (logging out) is the last to use it, and
+#: ``check`` makes sure no check runs on a session that had already ended.
+_sessions: dict[str, str] = {}
+#: One client per persona, its cookies emptied for each check (a new client would load the
+#: middleware again on its first request).
+_clients: dict[str, Client] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_sign_in_and_one_lookup_per_test() -> Iterator[None]:
+    """Sessions and the registry's records live as long as the test's database: one test."""
+    _sessions.clear()
+    _clients.clear()
+    with records_remembered():
+        yield
+    _sessions.clear()
+    _clients.clear()
+
+
+def _fresh_client(name: str) -> Client:
+    """``name``'s client with no cookies, as a new one would have."""
+    client = _clients.setdefault(name, Client())
+    client.cookies = SimpleCookie()
     return client
+
+
+def _signed_in(name: str, user: Any) -> Client:
+    client = _fresh_client(name)
+    key = _sessions.get(name)
+    if key is None:
+        client.force_login(user)
+        _sessions[name] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    else:
+        client.cookies[settings.SESSION_COOKIE_NAME] = key
+    return client
+
+
+def _forget_if_ended(name: str, client: Client) -> bool:
+    """Forget ``name``'s session when the client's requests ended or replaced it (Django
+    empties the cookie when it finds a session gone or no longer valid for its user)."""
+    cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
+    if cookie is not None and cookie.value == _sessions.get(name):
+        return False
+    _sessions.pop(name, None)
+    return True
+
+
+def client_for(world: World, persona: str) -> Client:
+    """A client signed in as ``persona`` (anonymous for ANON)."""
+    if persona == ANON:
+        return _fresh_client(ANON)
+    return _signed_in(persona, world.users[persona])
 
 
 def street_admin_client(world: World) -> Client:
@@ -248,9 +302,7 @@ def street_admin_client(world: World) -> Client:
     if user is None:
         user = actions.user_create(username="street_admin", password=None)
         actions.role_assign(user=user, role=Role.ADMINISTRATOR, region=world.regions["320113003"])
-    client = Client()
-    client.force_login(user)
-    return client
+    return _signed_in("street_admin", user)
 
 
 def matrix_cases(world: World) -> list[Any]:
@@ -306,8 +358,23 @@ def must_log_in(response: Any) -> bool:
 
 def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
     """Problems of one route for one persona; empty when access is as the rule says."""
-    problems: list[str] = []
+    if persona == ANON:
+        return _check(key, rule, world, persona, client_for(world, persona))
+    reused = persona in _sessions
     client = client_for(world, persona)
+    problems = _check(key, rule, world, persona, client)
+    if _forget_if_ended(persona, client) and reused:
+        # The session was signed in for an earlier check. Had something else ended it before
+        # this check began (a request of another user can), this check's requests ran signed
+        # out: check again, signed in for this check alone, as every check once was.
+        client = client_for(world, persona)
+        problems = _check(key, rule, world, persona, client)
+        _forget_if_ended(persona, client)
+    return problems
+
+
+def _check(key: str, rule: Rule, world: World, persona: str, client: Client) -> list[str]:
+    problems: list[str] = []
 
     def expect(ok: bool, response: Any, what: str) -> None:
         if response.status_code >= 500 or not ok:
@@ -378,6 +445,7 @@ def check(key: str, rule: Rule, world: World, persona: str) -> list[str]:
             expect(r.status_code < 400, r, "as the street administrator, inside their street")
             r = call(street, rule, "out")
             expect(r.status_code in (403, 404), r, "as the street administrator, outside it")
+            _forget_if_ended("street_admin", street)
     elif rule.access == "case":
         from gridgov.cases.selectors import case_visible
 

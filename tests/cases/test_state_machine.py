@@ -17,7 +17,7 @@ from itertools import pairwise
 from typing import Any, ClassVar
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -124,15 +124,25 @@ BAD: dict[str, Any] = {
 
 
 def _rows(pks: list[int]) -> dict[int, dict[str, Any]]:
-    """Every column of the cases and their assisting units (two queries)."""
-    rows: dict[int, dict[str, Any]] = {
-        row["id"]: {**row, "assisting": []} for row in Case.objects.filter(pk__in=pks).values()
-    }
-    through = Case.assisting_units.through.objects.filter(case_id__in=pks)
-    for case_id, unit_id in through.order_by("case_id", "unit_id").values_list(
-        "case_id", "unit_id"
-    ):
-        rows[case_id]["assisting"].append(unit_id)
+    """Every column of the cases as stored, and their assisting units (two queries, read
+    without the ORM: read twice a step, the ORM's conversion of some sixty columns cost about
+    as much as the action taken)."""
+    table, through = Case._meta.db_table, Case.assisting_units.through._meta.db_table
+    marks = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", pks)  # noqa: S608 (model's)
+        names = [column[0] for column in cursor.description]
+        rows: dict[int, dict[str, Any]] = {}
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            rows[row["id"]] = {**row, "assisting": []}
+        cursor.execute(
+            f"SELECT case_id, unit_id FROM {through} WHERE case_id IN ({marks})"  # noqa: S608
+            " ORDER BY case_id, unit_id",
+            pks,
+        )
+        for case_id, unit_id in cursor.fetchall():
+            rows[case_id]["assisting"].append(unit_id)
     return rows
 
 
@@ -221,13 +231,16 @@ class CaseMachine(RuleBasedStateMachine):
         it needs; sometimes anyone trying anything; sometimes one thing wrong (``mischief``):
         an input it does not take, a missing or bad one, a stale version."""
         self.now += timedelta(minutes=minutes)
-        cases = Case.objects.select_related("category", "category__parent", "lead_unit")
-        open_pks = list(
-            cases.filter(pk__in=self.pks).exclude(state__in=TERMINAL).values_list("pk", flat=True)
-        )
-        pool = sorted(open_pks) if open_pks and mode != "anyone" else self.pks
+        cases = {
+            c.pk: c
+            for c in Case.objects.select_related(
+                "category", "category__parent", "lead_unit"
+            ).filter(pk__in=self.pks)
+        }
+        open_pks = sorted(pk for pk, c in cases.items() if c.state not in TERMINAL)
+        pool = open_pks if open_pks and mode != "anyone" else self.pks
         pk = pool[which % len(pool)]
-        case = cases.get(pk=pk)
+        case = cases[pk]
         offers = {p: offered(case, self.world.users[p]) for p in CAST}
         if mode in MODES:
             narrowed = {p: [t for t in ts if MODES[mode](t)] for p, ts in offers.items()}
@@ -294,11 +307,19 @@ class CaseMachine(RuleBasedStateMachine):
                 assert after[p] == before[p], "an action changed another case"
 
     def _counts(self) -> tuple[int, int, int]:
-        return (
-            CaseEvent.objects.filter(case_id__in=self.pks).count(),
-            CasePhoto.objects.filter(case_id__in=self.pks).count(),
-            Notification.objects.count(),
-        )
+        """The machine's cases' timeline events and photos, and all notifications (one query:
+        it runs twice a step)."""
+        events, photos = CaseEvent._meta.db_table, CasePhoto._meta.db_table
+        marks = ", ".join(["%s"] * len(self.pks))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT (SELECT COUNT(*) FROM {events} WHERE case_id IN ({marks})),"  # noqa: S608
+                f" (SELECT COUNT(*) FROM {photos} WHERE case_id IN ({marks})),"
+                f" (SELECT COUNT(*) FROM {Notification._meta.db_table})",
+                [*self.pks, *self.pks],
+            )
+            counted = cursor.fetchone()
+        return (counted[0], counted[1], counted[2])
 
     # --- invariants ---------------------------------------------------------------------
 

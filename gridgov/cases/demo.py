@@ -66,6 +66,10 @@ END_KEY = "demo.history.end"
 PLAN_KEYS = (SEED_KEY, CASES_KEY, DAYS_KEY, END_KEY)
 
 DEFAULT_SEED = 2026
+#: Reports the intake operator escalates on arrival: at least this many, or this share, chosen
+#: among the older half of the history (their escalation lies well before its end).
+PLANNED_ESCALATIONS = 2
+PLANNED_ESCALATION_SHARE = 0.004
 USER_PREFIX = "demo-"
 #: SQLite has one writer at a time, and a writer waiting for the lock looks again about every
 #: 100 ms: between two cases the loader pauses this long every so many seconds, so that the web
@@ -298,12 +302,16 @@ def phone_number(rng: random.Random) -> str:
 
 @dataclass(frozen=True)
 class ReportPlan:
-    """When each report comes in (epoch seconds, ascending), through which channel, and whether
-    it is a second report of the previous one's problem (a duplicate, merged later)."""
+    """When each report comes in (epoch seconds, ascending), through which channel, whether
+    it is a second report of the previous one's problem (a duplicate, merged later), and
+    whether the intake operator escalates it at once (``escalate``: a few of the older reports,
+    so that even a short history shows an escalated case; the actions escalate others by
+    chance later in their lives)."""
 
     at: np.ndarray
     source: np.ndarray
     duplicate: np.ndarray
+    escalate: np.ndarray
 
     def __len__(self) -> int:
         return len(self.at)
@@ -343,7 +351,12 @@ def plan_reports(
     for i in range(1, cases):
         if duplicate[i] and duplicate[i - 1]:
             duplicate[i] = False
-    return ReportPlan(at=at, source=source, duplicate=duplicate)
+    # drawn last, so the arrays above stay as they were for a seed
+    escalate = np.zeros(cases, dtype=bool)
+    older = np.flatnonzero((at < end.timestamp() - days * 86400 / 2) & ~duplicate)
+    wanted = min(len(older), max(PLANNED_ESCALATIONS, round(cases * PLANNED_ESCALATION_SHARE)))
+    escalate[rng.choice(older, size=wanted, replace=False)] = True
+    return ReportPlan(at=at, source=source, duplicate=duplicate, escalate=escalate)
 
 
 # --- the world the history happens in -----------------------------------------------------------
@@ -904,9 +917,12 @@ def _stop_state(rng: random.Random, age_days: float, *, focus: bool = False) -> 
     return rng.choices(list(states), weights=list(states.values()))[0]
 
 
-def _life(world: World, rng: random.Random, report: Report, *, end: datetime) -> Script:
+def _life(
+    world: World, rng: random.Random, report: Report, *, end: datetime, escalate: bool = False
+) -> Script:
     """The steps of one case: the usual loop with its side paths, or a refusal, or an open case
-    stopped somewhere on the way."""
+    stopped somewhere on the way; ``escalate``: the intake operator first sends it one level up
+    (beyond what the grid can handle)."""
     source = report.source
     topic = world.topics[report.category.pk]
     age = (end - report.at).total_seconds() / 86400
@@ -945,6 +961,10 @@ def _life(world: World, rng: random.Random, report: Report, *, end: datetime) ->
     cat = report.category
     register_limit = world.limit_minutes(cat, "register", emergency=urgent)
     try:
+        if escalate:  # no state of its own: the case goes on from where it is
+            life.act(
+                life.work(life.delay(3)), "intake", "escalate", reason=life.pick(ESCALATE_REASONS)
+            )
         if fate == "declined":
             life.act(
                 life.work(life.delay(8)), "intake", "decline", reason=life.pick(DECLINE_REASONS)
@@ -1269,7 +1289,7 @@ def plan_group(
     rng = item_rng(seed, index)
     at = datetime.fromtimestamp(float(plan.at[index]), zone)
     first = _report(world, rng, at, SOURCES[int(plan.source[index])])
-    scripts = [_life(world, rng, first, end=end)]
+    scripts = [_life(world, rng, first, end=end, escalate=bool(plan.escalate[index]))]
     if index + 1 < len(plan) and plan.duplicate[index + 1]:
         drng = item_rng(seed, index + 1)
         source = drng.choice(("resident", "resident", "hotline"))
@@ -1560,6 +1580,9 @@ def demo_history(
     started = time.monotonic()
     world = _build_world(seed, say)
     world.photos = _demo_photos()
+    # the district, its residents, staff and rules were most likely loaded a moment ago: plan
+    # the history's queries by their real sizes
+    database_analyze(bulk_load=True)
     if stored is None:
         _store_plan(seed=seed, cases=cases, days=days, end=end)
         done = 0
@@ -1574,7 +1597,7 @@ def demo_history(
     summary.days = days
     if summary.complete:
         _quiet_demo_inboxes(world)
-        database_analyze()  # thousands of new cases: fresh planner statistics
+        database_analyze(bulk_load=True)  # thousands of new cases: fresh planner statistics
     summary.message = (
         f"demo history: {summary.added:,} cases added in {summary.seconds:.0f} s "
         f"({summary.rate:.1f} cases/s, {summary.actions:,} actions); "

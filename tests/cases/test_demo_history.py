@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -99,25 +99,6 @@ def _run(**kwargs: Any) -> history.HistorySummary:
     return history.demo_history(**{**options, **kwargs})
 
 
-def _planner_statistics() -> None:
-    """On PostgreSQL, planner statistics of the tables as the loaded demo fills them.
-
-    The demo lives in this module's transaction, which autovacuum never sees: the planner
-    went by whatever it had last sampled, often near-empty tables left by earlier tests.
-    Planned for a handful of users, the query for the staff serving a case
-    (``cases.notices.staff_serving``, about 360 times per 150-case history) took 50 ms instead
-    of 0.5 ms, and the module ran three to five times slower after tests/accounts and
-    tests/cases/test_concurrency.py than alone. ANALYZE inside the transaction samples the
-    transaction's own rows; the statistics are rolled back with it (only pg_class's size
-    estimates, written in place, stay until autovacuum looks again).
-    """
-    if connection.vendor != "postgresql":
-        return
-    tables = connection.introspection.django_table_names(only_existing=True)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in tables))
-
-
 @pytest.fixture(scope="module")
 def demo_db(
     django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
@@ -132,8 +113,10 @@ def demo_db(
         transaction.atomic(),
     ):
         demo.demo_load(households=HOUSEHOLDS, seed=DEMO_SEED)
-        history.history_prepare(seed=SEED)  # staff and rules once, for every run of the module
-        _planner_statistics()
+        # staff and rules once, for every run of the module; each run then gathers the planner's
+        # statistics itself (database_analyze(bulk_load=True)): on PostgreSQL the demo lives in
+        # this transaction, which autovacuum never sees
+        history.history_prepare(seed=SEED)
         yield
         transaction.set_rollback(True)
 

@@ -1730,7 +1730,7 @@ def demo_registry(
     counts = summary.counts
     summary.seconds = time.monotonic() - started
     if summary.complete:
-        database_analyze()
+        database_analyze(bulk_load=True)
     summary.message = (
         f"demo residents: {summary.grids_added:,} grids filled in {summary.seconds:.0f} s "
         f"({counts.get('people', 0):,} people in {counts.get('households', 0):,} households and "

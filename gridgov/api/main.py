@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -81,13 +82,31 @@ class WebSessionAuth(SessionAuth):
 
 class GridgovAPI(NinjaAPI):
     """The API; its OpenAPI document names the error answers of every operation
-    (``gridgov/api/errors.py``)."""
+    (``gridgov/api/errors.py``).
+
+    The document is built once per language and mount point and then served from memory:
+    building it walks every operation's schemas (about half a second of CPU), and
+    ``/api/v1/openapi.json`` needs no sign-in. Routes are fixed once the process has imported
+    them, so the document cannot go stale; callers must not change the returned dict."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._openapi_cache: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], Any] = {}
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
-        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        document_errors(schema)
+        key = (
+            get_language() or "",
+            path_prefix,
+            tuple(sorted((str(k), str(v)) for k, v in (path_params or {}).items())),
+        )
+        cache = self._openapi_cache
+        schema = cache.get(key)
+        if schema is None:
+            schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+            document_errors(schema)
+            cache[key] = schema
         return schema
 
 

@@ -23,7 +23,10 @@ TOKENS = "/api/v1/accounts/tokens"
 
 on_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="concurrent requests need PostgreSQL (the SQLite test database lives in memory)",
+    reason=(
+        "PostgreSQL's wait for a key another transaction holds; on SQLite the whole second "
+        "request queues behind the first one's write lock (tests/core/test_sqlite_writers.py)"
+    ),
 )
 
 

@@ -85,7 +85,7 @@ class GridgovAPI(NinjaAPI):
     (``gridgov/api/errors.py``).
 
     The document is built once per language and mount point and then served from memory:
-    building it walks every operation's schemas (about half a second of CPU), and
+    building it walks every operation's schemas (about 0.2 s of CPU), and
     ``/api/v1/openapi.json`` needs no sign-in. Routes are fixed once the process has imported
     them, so the document cannot go stale; callers must not change the returned dict."""
 

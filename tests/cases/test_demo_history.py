@@ -45,8 +45,13 @@ DEMO_SEED = 7
 SEED = 2026
 CASES = 150
 DAYS = 10
-#: One end for every run of the module (the reopen window is counted from the real now).
-END = timezone.now().replace(minute=0, second=0, microsecond=0)
+#: A fixed end (a Friday afternoon), so that the history, and each rare path this module looks
+#: for in it, is the same at every hour of every day: with the real now as the end, 150 cases
+#: sometimes held no escalated or no rated case.
+END = datetime(2026, 11, 20, 16, 0, tzinfo=timezone.get_default_timezone())
+#: Reopening is allowed within GRIDGOV_CASE_REOPEN_DAYS of closing counted from the real now, not
+#: from the history's clock: widened for the module so that the history's reopens stay allowed.
+REOPEN_DAYS = (timezone.now() - END).days + 30
 #: The demo community's first grid.
 GRID = f"{demo.DEMO_COMMUNITY}001"
 LOGINS = ("intake", "shiftleader", "dispatcher", "handler", "supervisor", "gridworker")
@@ -109,6 +114,7 @@ def demo_db(
         override_settings(
             MEDIA_ROOT=str(media),
             PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            GRIDGOV_CASE_REOPEN_DAYS=REOPEN_DAYS,
         ),
         transaction.atomic(),
     ):
